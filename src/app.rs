@@ -1,0 +1,156 @@
+//! The library entry points the binary and the tests share: load → plan → (start the embedded
+//! registry) → exec → reporters.
+
+use crate::client::{Client, ClientConfig};
+use crate::exec::{self, RunOptions, RunReport};
+use crate::plan::{self, Plan};
+use crate::registry::{AuthMode, EmbeddedRegistry, RegistryConfig};
+use crate::report;
+use crate::scenario::{self, Diagnostic, LoadError};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Everything `referee run` needs.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// A registry URL; `None` starts the embedded registry on 127.0.0.1:0.
+    pub target: Option<String>,
+    pub scenarios: PathBuf,
+    pub filter: Vec<String>,
+    /// Where junit.xml and results.json go; `None` writes nothing.
+    pub report_dir: Option<PathBuf>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub insecure: bool,
+    pub timeout: Duration,
+    pub repo_prefix: String,
+    /// The embedded registry's configuration when no target is given. When its auth is
+    /// `None`, referee switches on token auth with generated credentials so every run also
+    /// exercises the Bearer flow.
+    pub embedded: RegistryConfig,
+    pub verbose: bool,
+    /// No terminal output (tests).
+    pub quiet: bool,
+}
+
+impl RunConfig {
+    pub fn new(scenarios: impl Into<PathBuf>) -> RunConfig {
+        RunConfig {
+            target: None,
+            scenarios: scenarios.into(),
+            filter: vec![],
+            report_dir: None,
+            username: None,
+            password: None,
+            insecure: false,
+            timeout: Duration::from_secs(30),
+            repo_prefix: "referee".into(),
+            embedded: RegistryConfig::default(),
+            verbose: false,
+            quiet: true,
+        }
+    }
+}
+
+/// Why a run did not produce a report.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{}", .0.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<Diagnostic>),
+    #[error("{0}")]
+    Harness(String),
+}
+
+impl AppError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            AppError::Invalid(_) => crate::exit::INVALID_INPUT,
+            AppError::Harness(_) => crate::exit::HARNESS_ERROR,
+        }
+    }
+}
+
+/// Loads and validates scenarios; nothing is sent.
+pub fn load_plan(path: &Path, filter: &[String]) -> Result<Plan, AppError> {
+    let loaded = scenario::load_all(path).map_err(|e| match e {
+        LoadError::Invalid(d) => AppError::Invalid(d),
+        LoadError::Io { .. } => AppError::Harness(e.to_string()),
+    })?;
+    if loaded.is_empty() {
+        return Err(AppError::Harness(format!("no scenario files (*.yaml) under {}", path.display())));
+    }
+    let plan = plan::plan(&loaded, filter).map_err(AppError::Invalid)?;
+    if plan.scenarios.is_empty() && !filter.is_empty() {
+        return Err(AppError::Harness(format!("--filter {} matches no check", filter.join(","))));
+    }
+    Ok(plan)
+}
+
+/// The result of a run and the files written.
+pub struct RunOutput {
+    pub report: RunReport,
+    pub files: Vec<PathBuf>,
+}
+
+/// `referee run`.
+pub async fn run(cfg: RunConfig) -> Result<RunOutput, AppError> {
+    let plan = load_plan(&cfg.scenarios, &cfg.filter)?;
+    let mut embedded_cfg = cfg.embedded.clone();
+    let mut username = cfg.username.clone();
+    let mut password = cfg.password.clone();
+    let (registry, base, embedded) = match &cfg.target {
+        Some(t) => (None, t.trim_end_matches('/').to_string(), false),
+        None => {
+            if matches!(embedded_cfg.auth, AuthMode::None) {
+                let user = "referee".to_string();
+                let pass = format!("pw-{}", exec::new_run_id());
+                embedded_cfg.auth = AuthMode::Token { users: vec![(user.clone(), pass.clone())] };
+                username = Some(user);
+                password = Some(pass);
+            }
+            let reg = EmbeddedRegistry::start(embedded_cfg, "127.0.0.1:0".parse().expect("addr"))
+                .await
+                .map_err(|e| AppError::Harness(format!("cannot start the embedded registry: {e}")))?;
+            let url = reg.url();
+            (Some(reg), url, true)
+        }
+    };
+    let client = Client::new(ClientConfig {
+        username,
+        password,
+        insecure: cfg.insecure,
+        timeout: cfg.timeout,
+        ..ClientConfig::new(&base)
+    })
+    .map_err(|e| AppError::Harness(e.to_string()))?;
+    let term = report::Terminal::new(cfg.verbose);
+    let opts = RunOptions {
+        repo_prefix: cfg.repo_prefix.clone(),
+        target_label: if embedded { format!("{base} (embedded)") } else { base.clone() },
+        embedded,
+        ..RunOptions::default()
+    };
+    let quiet = cfg.quiet;
+    let rep = exec::run(&plan, &client, &opts, &mut |ev| {
+        if !quiet {
+            term.event(ev)
+        }
+    })
+    .await;
+    if let Some(r) = registry {
+        r.shutdown().await;
+    }
+    let mut files = vec![];
+    if let Some(dir) = &cfg.report_dir {
+        std::fs::create_dir_all(dir).map_err(|e| AppError::Harness(format!("cannot create {}: {e}", dir.display())))?;
+        let junit = dir.join("junit.xml");
+        report::junit::write(&rep, &junit).map_err(|e| AppError::Harness(format!("cannot write {}: {e}", junit.display())))?;
+        let json = dir.join("results.json");
+        report::json::write(&rep, &json).map_err(|e| AppError::Harness(format!("cannot write {}: {e}", json.display())))?;
+        files = vec![junit, json];
+    }
+    if !quiet {
+        term.summary(&rep, &files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>());
+    }
+    Ok(RunOutput { report: rep, files })
+}

@@ -1,0 +1,82 @@
+//! The command line (clap derive). No logic: `main.rs` maps it onto [`crate::app`].
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "referee", version, about = "Conformance harness for OCI registries and their reference types")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the check library against a registry (the embedded one when no --target is given).
+    Run(RunArgs),
+    /// Print every check with its id, keyword, spec section and rule.
+    List {
+        #[arg(long, default_value = "scenarios")]
+        scenarios: PathBuf,
+    },
+    /// Run the embedded reference registry standalone.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Registry base URL, e.g. http://127.0.0.1:5000. Without it the embedded registry runs.
+    #[arg(long, env = "REFEREE_TARGET")]
+    pub target: Option<String>,
+    /// A scenario file or a directory of them.
+    #[arg(long, default_value = "scenarios")]
+    pub scenarios: PathBuf,
+    /// Run only these checks: ids (C9), areas (pagination) or scenario ids; comma-separated or repeated.
+    #[arg(long, value_delimiter = ',')]
+    pub filter: Vec<String>,
+    #[arg(long, default_value = "reports")]
+    pub report_dir: PathBuf,
+    #[arg(long, env = "REFEREE_USERNAME")]
+    pub username: Option<String>,
+    #[arg(long, env = "REFEREE_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// Accept self-signed TLS certificates.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Per-request timeout in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+    /// Repositories are named <prefix>/<scenario>-<run id>.
+    #[arg(long, default_value = "referee")]
+    pub repo_prefix: String,
+    /// Embedded registry only: full or legacy (no referrers API).
+    #[arg(long, default_value = "full")]
+    pub embedded_mode: String,
+    /// Embedded registry only: switch on a fault (see `referee serve --list-faults`).
+    #[arg(long = "embedded-fault")]
+    pub embedded_faults: Vec<String>,
+    /// Print notes and scenario repositories.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    #[arg(long, default_value = "127.0.0.1:5000")]
+    pub addr: String,
+    /// full (referrers API) or legacy (behaves like a registry without reference types).
+    #[arg(long, default_value = "full")]
+    pub mode: String,
+    /// Referrers entries per page.
+    #[arg(long, default_value_t = 256)]
+    pub page_size: usize,
+    /// Switch on a fault by name (repeatable).
+    #[arg(long = "fault")]
+    pub faults: Vec<String>,
+    /// Require Bearer tokens; credentials as user:password (repeatable).
+    #[arg(long = "token-user")]
+    pub token_users: Vec<String>,
+    /// Print the fault names and exit.
+    #[arg(long)]
+    pub list_faults: bool,
+}

@@ -1,0 +1,16 @@
+//! The registry HTTP client. The main type is [`Client`]: raw HTTP on reqwest, so a check sees
+//! exactly what the registry answered (no silent fallback, no retries that hide a bug).
+//!
+//! It owns authentication (anonymous, Basic, Bearer tokens from the `WWW-Authenticate`
+//! challenge), uploads, manifests, tags, referrers with `Link` paging, the referrers-tag
+//! read-modify-write, and a transcript of every exchange with credentials redacted.
+
+mod auth;
+mod http;
+mod ops;
+mod transcript;
+
+pub use auth::{Challenge, parse_challenge};
+pub use http::{Client, ClientConfig, ClientError, Response, Scope};
+pub use ops::{LinkError, Page, parse_link_next};
+pub use transcript::Exchange;

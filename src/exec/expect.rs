@@ -1,0 +1,425 @@
+//! Judging one observation against one [`Expect`]: each key is one assertion; all must hold.
+//! `any_of` passes when one alternative does; `unsupported_if` turns a match into Skipped.
+
+use crate::client::Response;
+use crate::oci::{Built, Digest, media};
+use crate::scenario::{EntryExpect, Expect, ManifestsExpect, PagesExpect, Presence};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+
+/// What a step saw.
+#[derive(Debug, Default)]
+pub struct Observation {
+    /// The answer judged by status/header keys (the first page for a listing).
+    pub response: Option<Response>,
+    /// Every page read, in order.
+    pub pages: Vec<Response>,
+    /// `Link` headers that did not parse, per page.
+    pub link_errors: Vec<String>,
+    /// The paging chain ended abnormally (loop, bound).
+    pub chain_error: Option<String>,
+    /// The manifest a push step sent.
+    pub pushed: Option<Built>,
+    /// For `wait_listed`: whether it was listed, and after how long.
+    pub listed: Option<(bool, u64)>,
+}
+
+/// The verdict of one evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Judgement {
+    Pass(Vec<String>),
+    Fail(Vec<String>),
+    Skip(String),
+}
+
+/// Names → manifests the scenario built.
+pub type Names<'a> = HashMap<&'a str, &'a Built>;
+
+pub fn judge(e: &Expect, obs: &Observation, names: &Names) -> Judgement {
+    if let Some(u) = &e.unsupported_if
+        && let Judgement::Pass(_) = judge(&u.when, obs, names)
+    {
+        return Judgement::Skip(u.reason.clone());
+    }
+    let mut notes = vec![];
+    let mut fails = vec![];
+    assertions(e, obs, names, &mut fails, &mut notes);
+    if !e.any_of.is_empty() {
+        let mut alt_fails = vec![];
+        let mut ok = false;
+        for (i, alt) in e.any_of.iter().enumerate() {
+            match judge(alt, obs, names) {
+                Judgement::Pass(n) => {
+                    notes.extend(n);
+                    ok = true;
+                    break;
+                }
+                Judgement::Fail(f) => alt_fails.push(format!("alternative {}: {}", i + 1, f.join("; "))),
+                Judgement::Skip(r) => return Judgement::Skip(r),
+            }
+        }
+        if !ok {
+            fails.push(format!("no alternative holds ({})", alt_fails.join(" | ")));
+        }
+    }
+    if fails.is_empty() { Judgement::Pass(notes) } else { Judgement::Fail(fails) }
+}
+
+fn assertions(e: &Expect, obs: &Observation, names: &Names, fails: &mut Vec<String>, notes: &mut Vec<String>) {
+    let needs_response = e.status.is_some()
+        || e.content_type.is_some()
+        || !e.header.is_empty()
+        || !e.header_contains.is_empty()
+        || !e.header_absent.is_empty()
+        || e.oci_subject
+        || !e.error_code.is_empty()
+        || e.index
+        || e.link.is_some();
+    let Some(r) = obs.response.as_ref() else {
+        if needs_response {
+            fails.push("no response to judge".into());
+        }
+        return listing_assertions(e, obs, names, fails, notes);
+    };
+    if let Some(st) = &e.status
+        && !st.0.contains(&r.status)
+    {
+        let want = st.0.iter().map(u16::to_string).collect::<Vec<_>>().join(" or ");
+        fails.push(format!("expected status {want}, got {}", r.describe()));
+        // The rest would only repeat the wrong status in other words.
+        return;
+    }
+    if let Some(ct) = &e.content_type {
+        match r.header("content-type") {
+            None => fails.push(format!("no Content-Type header (expected {ct})")),
+            Some(got) => {
+                let base = got.split(';').next().unwrap_or("").trim();
+                if !base.eq_ignore_ascii_case(ct) {
+                    fails.push(format!("Content-Type is {got:?}, expected {ct:?}"));
+                } else if got.trim() != ct {
+                    notes.push(format!("Content-Type {got:?} carries parameters (expected exactly {ct:?})"));
+                }
+            }
+        }
+    }
+    for (h, v) in &e.header {
+        match r.header(h) {
+            Some(got) if got == v => {}
+            Some(got) => fails.push(format!("header {h} is {got:?}, expected {v:?}")),
+            None => fails.push(format!("header {h} is missing (expected {v:?})")),
+        }
+    }
+    for (h, want) in &e.header_contains {
+        let values = r.header_all(h);
+        if values.is_empty() {
+            fails.push(format!("header {h} is missing (expected it to list {want:?})"));
+            continue;
+        }
+        let items: Vec<String> = values.iter().flat_map(|v| v.split(',')).map(|s| s.trim().to_string()).collect();
+        if items.iter().any(|i| i == want) {
+        } else if items.iter().any(|i| i.eq_ignore_ascii_case(want)) {
+            notes.push(format!("header {h} lists {want:?} with different casing: {values:?}"));
+        } else {
+            fails.push(format!("header {h} is {values:?}, which does not list {want:?}"));
+        }
+    }
+    for h in &e.header_absent {
+        if let Some(v) = r.header(h) {
+            fails.push(format!("header {h} is present ({v:?}) but must be absent"));
+        }
+    }
+    if e.oci_subject {
+        let want = obs.pushed.as_ref().and_then(|b| b.subject.as_ref()).map(|s| s.digest.to_string());
+        match (r.header("oci-subject"), want) {
+            (Some(got), Some(w)) if got == w => {}
+            (Some(got), Some(w)) => fails.push(format!("OCI-Subject is {got:?}, expected the subject digest {w}")),
+            (None, Some(w)) => fails.push(format!("OCI-Subject header is missing (expected {w})")),
+            (_, None) => fails.push("the pushed manifest has no subject (scenario error)".into()),
+        }
+    }
+    if !e.error_code.is_empty() {
+        match r.error_code() {
+            Some(c) if e.error_code.contains(&c) => {}
+            Some(c) => fails.push(format!("error code {c}, expected one of {}", e.error_code.join(", "))),
+            None => fails.push(format!("no OCI error body (expected code {})", e.error_code.join(" or "))),
+        }
+    }
+    if e.index
+        && let Err(why) = check_index(r, notes)
+    {
+        fails.push(why);
+    }
+    if let Some(p) = e.link {
+        let has = r.header("link").is_some();
+        match (p, has) {
+            (Presence::Present, false) => fails.push("no Link header".into()),
+            (Presence::Absent, true) => fails.push(format!("Link header present: {:?}", r.header("link").unwrap_or(""))),
+            _ => {}
+        }
+    }
+    listing_assertions(e, obs, names, fails, notes);
+}
+
+/// Checks that a body is an image index usable as a referrers response.
+pub fn check_index(r: &Response, notes: &mut Vec<String>) -> Result<(), String> {
+    let v = r.json()?;
+    if v.get("schemaVersion").and_then(Value::as_u64) != Some(2) {
+        return Err(format!("schemaVersion is {}, expected 2", v.get("schemaVersion").unwrap_or(&Value::Null)));
+    }
+    match v.get("mediaType").and_then(Value::as_str) {
+        Some(m) if m == media::IMAGE_INDEX => {}
+        Some(m) => return Err(format!("mediaType is {m:?}, expected {:?}", media::IMAGE_INDEX)),
+        None => notes.push("index has no mediaType field (image-spec: SHOULD be used)".into()),
+    }
+    match v.get("manifests") {
+        Some(Value::Array(_)) => Ok(()),
+        Some(Value::Null) => Err("`manifests` is null; an empty list MUST be `[]`".into()),
+        Some(other) => Err(format!("`manifests` is not a list: {other}")),
+        None => Err("`manifests` is missing; an empty list MUST be `[]`".into()),
+    }
+}
+
+/// The `manifests` of every page read, or why they cannot be read.
+fn union(obs: &Observation) -> Result<Vec<Value>, String> {
+    let mut all = vec![];
+    for (i, p) in obs.pages.iter().enumerate() {
+        let v = p.json().map_err(|e| format!("page {}: {e}", i + 1))?;
+        match v.get("manifests") {
+            Some(Value::Array(a)) => all.extend(a.iter().cloned()),
+            _ => return Err(format!("page {} has no `manifests` list", i + 1)),
+        }
+    }
+    Ok(all)
+}
+
+fn digest_of(v: &Value) -> Option<&str> {
+    v.get("digest").and_then(Value::as_str)
+}
+
+fn listing_assertions(e: &Expect, obs: &Observation, names: &Names, fails: &mut Vec<String>, notes: &mut Vec<String>) {
+    if let Some((listed, ms)) = obs.listed
+        && e.listed
+    {
+        if !listed {
+            fails.push(format!("referrer not listed within {ms} ms of its push"));
+        }
+    }
+    let needs_list = e.manifests.is_some() || !e.entries.is_empty() || e.descriptors_valid;
+    if needs_list {
+        if obs.pages.is_empty() {
+            fails.push("no referrers listing to judge".into());
+        } else {
+            match union(obs) {
+                Err(why) => fails.push(why),
+                Ok(list) => {
+                    if let Some(m) = &e.manifests {
+                        manifests(m, &list, names, fails);
+                    }
+                    for (name, ee) in &e.entries {
+                        if let Some(b) = names.get(name.as_str()) {
+                            entry(name, ee, b, &list, fails, notes);
+                        }
+                    }
+                    if e.descriptors_valid {
+                        for (i, d) in list.iter().enumerate() {
+                            if let Err(why) = valid_descriptor(d) {
+                                fails.push(format!("entry {}: {why}", i + 1));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if e.link_valid {
+        for le in &obs.link_errors {
+            fails.push(le.clone());
+        }
+        let first_host = obs.pages.first().map(|p| (p.url.host_str().map(str::to_string), p.url.port_or_known_default()));
+        for p in obs.pages.iter().skip(1) {
+            let here = (p.url.host_str().map(str::to_string), p.url.port_or_known_default());
+            if Some(&here) != first_host.as_ref() {
+                notes.push(format!("Link points to another host ({}); clients must not forward credentials there", p.url));
+            }
+        }
+    }
+    if let Some(pe) = &e.pages {
+        pages(pe, obs, fails);
+    }
+}
+
+fn manifests(m: &ManifestsExpect, list: &[Value], names: &Names, fails: &mut Vec<String>) {
+    let digests: Vec<&str> = list.iter().filter_map(digest_of).collect();
+    let label = |d: &str| -> String {
+        names.iter().find(|(_, b)| b.digest.as_str() == d).map_or_else(|| d.to_string(), |(n, _)| n.to_string())
+    };
+    let want = |ns: &[String]| -> Vec<(String, String)> {
+        ns.iter().filter_map(|n| names.get(n.as_str()).map(|b| (n.clone(), b.digest.to_string()))).collect()
+    };
+    if m.empty && !list.is_empty() {
+        fails.push(format!("expected no entries, got {}: {}", list.len(), digests.iter().map(|d| label(d)).collect::<Vec<_>>().join(", ")));
+    }
+    for (n, d) in want(&m.includes) {
+        if !digests.contains(&d.as_str()) {
+            fails.push(format!("'{n}' ({d}) is not listed"));
+        }
+    }
+    for (n, d) in want(&m.excludes) {
+        if digests.contains(&d.as_str()) {
+            fails.push(format!("'{n}' ({d}) is listed but must not be"));
+        }
+    }
+    if let Some(ex) = &m.exactly {
+        let w = want(ex);
+        let wanted: HashSet<&str> = w.iter().map(|(_, d)| d.as_str()).collect();
+        for (n, d) in &w {
+            if !digests.contains(&d.as_str()) {
+                fails.push(format!("'{n}' ({d}) is not listed"));
+            }
+        }
+        for d in &digests {
+            if !wanted.contains(d) {
+                fails.push(format!("unexpected entry {}", label(d)));
+            }
+        }
+    }
+    if m.unique || m.exactly.is_some() {
+        let mut seen = HashSet::new();
+        for d in &digests {
+            if !seen.insert(*d) {
+                fails.push(format!("{} is listed more than once", label(d)));
+            }
+        }
+    }
+    if let Some(at) = &m.all_artifact_type {
+        for v in list {
+            let got = v.get("artifactType").and_then(Value::as_str);
+            if got != Some(at.as_str()) {
+                fails.push(format!("entry {} has artifactType {:?}, the filter asked for {at:?}", label(digest_of(v).unwrap_or("?")), got));
+            }
+        }
+    }
+    if m.only_known {
+        for d in &digests {
+            if !names.values().any(|b| b.digest.as_str() == *d) {
+                fails.push(format!("entry {d} is not a manifest this scenario pushed"));
+            }
+        }
+    }
+}
+
+fn entry(name: &str, ee: &EntryExpect, b: &Built, list: &[Value], fails: &mut Vec<String>, notes: &mut Vec<String>) {
+    let Some(v) = list.iter().find(|v| digest_of(v) == Some(b.digest.as_str())) else {
+        fails.push(format!("'{name}' ({}) is not listed", b.digest));
+        return;
+    };
+    if ee.descriptor {
+        let mt = v.get("mediaType").and_then(Value::as_str);
+        if mt != Some(b.media_type.as_str()) {
+            fails.push(format!("'{name}': mediaType {:?}, expected {:?}", mt, b.media_type));
+        }
+        let size = v.get("size").and_then(Value::as_u64);
+        if size != Some(b.bytes.len() as u64) {
+            fails.push(format!("'{name}': size {:?}, expected {}", v.get("size"), b.bytes.len()));
+        }
+    }
+    if ee.artifact_type_rule {
+        let got = v.get("artifactType");
+        match (b.listed_artifact_type(), got) {
+            (Some(w), Some(Value::String(g))) if *g == w => {}
+            (Some(w), Some(g)) => fails.push(format!("'{name}': artifactType {g}, expected {w:?}")),
+            (Some(w), None) => fails.push(format!("'{name}': artifactType missing, expected {w:?}")),
+            (None, None) => {}
+            (None, Some(g)) => fails.push(format!("'{name}' is an index without artifactType: the key MUST be omitted, got {g}")),
+        }
+    }
+    if ee.annotations {
+        let got = v.get("annotations").and_then(Value::as_object);
+        for (k, want) in &b.annotations {
+            match got.and_then(|g| g.get(k)) {
+                Some(g) if g == want => {}
+                Some(g) => fails.push(format!("'{name}': annotation {k} is {g}, expected {want}")),
+                None => fails.push(format!("'{name}': annotation {k} is missing")),
+            }
+        }
+        if let Some(g) = got {
+            let extra: Vec<&String> = g.keys().filter(|k| !b.annotations.contains_key(*k)).collect();
+            if !extra.is_empty() {
+                notes.push(format!("'{name}' carries extra annotations: {extra:?}"));
+            }
+        }
+    }
+}
+
+/// RFC 6838 `type/subtype` (restricted-name characters).
+fn media_type_ok(s: &str) -> bool {
+    let restricted = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 127
+            && p.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && p.chars().all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+".contains(c))
+    };
+    let base = s.split(';').next().unwrap_or("").trim();
+    matches!(base.split_once('/'), Some((t, st)) if restricted(t) && restricted(st))
+}
+
+fn valid_descriptor(d: &Value) -> Result<(), String> {
+    match d.get("mediaType").and_then(Value::as_str) {
+        Some(m) if media_type_ok(m) => {}
+        Some(m) => return Err(format!("mediaType {m:?} is not a valid media type")),
+        None => return Err("descriptor has no mediaType".into()),
+    }
+    match d.get("digest").and_then(Value::as_str) {
+        Some(s) if Digest::parse(s).is_ok() => {}
+        other => return Err(format!("digest {other:?} is not a valid digest")),
+    }
+    if d.get("size").and_then(Value::as_u64).is_none() {
+        return Err(format!("size {:?} is not a non-negative integer", d.get("size")));
+    }
+    if let Some(at) = d.get("artifactType") {
+        match at.as_str() {
+            Some(s) if media_type_ok(s) => {}
+            _ => return Err(format!("artifactType {at} is not an RFC 6838 media type")),
+        }
+    }
+    Ok(())
+}
+
+fn pages(pe: &PagesExpect, obs: &Observation, fails: &mut Vec<String>) {
+    if let Some(min) = pe.min
+        && obs.pages.len() < min
+    {
+        fails.push(format!("read {} page(s), expected at least {min}", obs.pages.len()));
+    }
+    if pe.each_index {
+        for (i, p) in obs.pages.iter().enumerate() {
+            let ct = p.header("content-type").unwrap_or("");
+            if ct.split(';').next().unwrap_or("").trim() != media::IMAGE_INDEX {
+                fails.push(format!("page {} has Content-Type {ct:?}", i + 1));
+            }
+            if p.status != 200 {
+                fails.push(format!("page {} answered {}", i + 1, p.describe()));
+            } else if let Err(why) = check_index(p, &mut vec![]) {
+                fails.push(format!("page {}: {why}", i + 1));
+            }
+        }
+    }
+    if pe.last_without_link
+        && let Some(why) = &obs.chain_error
+    {
+        fails.push(why.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_types() {
+        assert!(media_type_ok("application/vnd.oci.image.manifest.v1+json"));
+        assert!(media_type_ok("application/spdx+json"));
+        assert!(!media_type_ok(""));
+        assert!(!media_type_ok("nonsense"));
+    }
+}

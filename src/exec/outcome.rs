@@ -1,0 +1,97 @@
+//! The outcome lattice and the results the executor emits.
+
+use crate::client::Exchange;
+use crate::plan::CheckInfo;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Disabled < Skipped < Passed < Failed < Errored; a parent is the max of its children.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Disabled,
+    Skipped,
+    Passed,
+    Failed,
+    Errored,
+}
+
+impl Outcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Disabled => "DISABLED",
+            Outcome::Skipped => "SKIP",
+            Outcome::Passed => "PASS",
+            Outcome::Failed => "FAIL",
+            Outcome::Errored => "ERROR",
+        }
+    }
+}
+
+/// One check's verdict with its evidence.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckResult {
+    #[serde(flatten)]
+    pub info: CheckInfo,
+    pub outcome: Outcome,
+    /// Why it is not Passed (or, for Passed, empty).
+    pub reason: String,
+    /// Observations worth knowing that do not change the verdict (INFO/WARN).
+    pub notes: Vec<String>,
+    pub measurements: BTreeMap<String, f64>,
+    pub transcript: Vec<Exchange>,
+    pub duration_ms: u64,
+}
+
+/// Something referee pushed and could not delete.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Residue {
+    pub repository: String,
+    pub reference: String,
+    pub kind: String,
+    pub why: String,
+}
+
+/// What the probe observed about an optional capability.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CapabilityStatus {
+    pub name: String,
+    pub supported: bool,
+    pub observed: String,
+}
+
+/// Everything a run produced; every reporter reads only this. Versioned for later readers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunReport {
+    pub format_version: u32,
+    pub referee_version: String,
+    pub target: String,
+    pub embedded: bool,
+    pub run_id: String,
+    pub started_unix_ms: u128,
+    pub duration_ms: u64,
+    pub capabilities: Vec<CapabilityStatus>,
+    pub checks: Vec<CheckResult>,
+    pub residue: Vec<Residue>,
+    /// A run-wide harness problem (unreachable registry, bad credentials).
+    pub run_error: Option<String>,
+}
+
+impl RunReport {
+    pub fn outcome(&self) -> Outcome {
+        let worst = self.checks.iter().map(|c| c.outcome).max().unwrap_or(Outcome::Disabled);
+        if self.run_error.is_some() { Outcome::Errored } else { worst }
+    }
+
+    pub fn count(&self, o: Outcome) -> usize {
+        self.checks.iter().filter(|c| c.outcome == o).count()
+    }
+}
+
+/// Events as the run goes; reporters that stream (the terminal) consume these.
+#[derive(Debug)]
+pub enum RunEvent<'a> {
+    Probed(&'a [CapabilityStatus]),
+    ScenarioStarted { id: &'a str, repository: &'a str },
+    CheckFinished(&'a CheckResult),
+}

@@ -1,0 +1,653 @@
+//! Running a [`Plan`]: probe the registry, run each scenario's steps in fresh repositories,
+//! judge each check on the answers, clean up, and emit [`RunEvent`]s. Never formats text for
+//! people; reporters do that.
+
+use super::expect::{Judgement, Names, Observation, judge};
+use super::outcome::*;
+use crate::client::{Client, ClientError, Exchange, Response, Scope};
+use crate::oci::{Algorithm, Built, Digest, IndexBuilder, ManifestBuilder};
+use crate::plan::{CheckInfo, Plan, PlannedScenario};
+use crate::scenario::{By, Capability, Expect, Pages, PushArtifact, RepoRef, ScopeRef, Step};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How a run names and bounds things.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Repositories are `<prefix>/<scenario>-<run id>`.
+    pub repo_prefix: String,
+    /// Most pages a listing may have before the chain is called runaway.
+    pub max_pages: usize,
+    pub target_label: String,
+    pub embedded: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { repo_prefix: "referee".into(), max_pages: 100, target_label: String::new(), embedded: false }
+    }
+}
+
+/// A fresh id for this run: 8 hex characters from the time and the process id.
+pub fn new_run_id() -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let seed = format!("{nanos}-{}", std::process::id());
+    Digest::sha256(seed.as_bytes()).encoded()[..8].to_string()
+}
+
+/// A repository-name component from free text (lowercase, `[a-z0-9]` runs joined by `-`).
+fn slug(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_string()
+}
+
+/// Runs the plan against the registry behind `client`.
+pub async fn run(plan: &Plan, client: &Client, opts: &RunOptions, sink: &mut dyn FnMut(RunEvent)) -> RunReport {
+    let started = Instant::now();
+    let started_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let run_id = new_run_id();
+    let mut report = RunReport {
+        format_version: 1,
+        referee_version: env!("CARGO_PKG_VERSION").into(),
+        target: opts.target_label.clone(),
+        embedded: opts.embedded,
+        run_id: run_id.clone(),
+        started_unix_ms,
+        duration_ms: 0,
+        capabilities: vec![],
+        checks: vec![],
+        residue: vec![],
+        run_error: None,
+    };
+    let prefix = opts.repo_prefix.trim_matches('/').to_string();
+    let probe_client = client.fork();
+    match probe(&probe_client, &format!("{prefix}/probe-{run_id}"), &mut report.residue).await {
+        Ok(caps) => report.capabilities = caps,
+        Err(e) => {
+            let msg = e.to_string();
+            report.run_error = Some(msg.clone());
+            for s in &plan.scenarios {
+                for info in &s.checks {
+                    let r = result(info, Outcome::Errored, msg.clone(), probe_client.take_transcript());
+                    sink(RunEvent::CheckFinished(&r));
+                    report.checks.push(r);
+                }
+            }
+            report.duration_ms = started.elapsed().as_millis() as u64;
+            return report;
+        }
+    }
+    sink(RunEvent::Probed(&report.capabilities));
+    for s in &plan.scenarios {
+        let repo = format!("{prefix}/{}-{run_id}", slug(&s.id));
+        sink(RunEvent::ScenarioStarted { id: &s.id, repository: &repo });
+        let results = run_scenario(s, &client.fork(), &repo, &report.capabilities, opts, &mut report.residue).await;
+        for r in results {
+            sink(RunEvent::CheckFinished(&r));
+            report.checks.push(r);
+        }
+    }
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    report
+}
+
+fn result(info: &CheckInfo, outcome: Outcome, reason: String, transcript: Vec<Exchange>) -> CheckResult {
+    CheckResult {
+        info: info.clone(),
+        outcome,
+        reason,
+        notes: vec![],
+        measurements: BTreeMap::new(),
+        transcript,
+        duration_ms: 0,
+    }
+}
+
+/// Pings, then finds out whether the referrers API exists by pushing a tiny image and asking
+/// for its referrers. A 404 there means "no referrers API" (distribution-spec "Listing
+/// Referrers": a registry that supports it MUST NOT answer 404); anything else runs the checks.
+async fn probe(client: &Client, repo: &str, residue: &mut Vec<Residue>) -> Result<Vec<CapabilityStatus>, ClientError> {
+    let ping = client.ping().await?;
+    if ping.status == 401 || ping.status == 403 {
+        let who = client.config().username.as_deref().map_or("no credentials were given".to_string(), |u| format!("credentials for user '{u}' were rejected"));
+        return Err(ClientError::Unauthorized(format!("GET /v2/ answered {} after authentication: {who}", ping.status)));
+    }
+    if ping.status != 200 {
+        return Err(ClientError::Other { url: ping.url.to_string(), msg: format!("GET /v2/ answered {}", ping.describe()) });
+    }
+    let img = ManifestBuilder::image(&format!("probe-{repo}")).build();
+    let pushed = client.push_built(repo, &img, img.digest.as_str()).await?;
+    if pushed.status == 401 || pushed.status == 403 {
+        return Err(ClientError::Unauthorized(format!("pushing to {repo} answered {}: the credentials may not push", pushed.status)));
+    }
+    if pushed.status != 201 {
+        return Err(ClientError::Other {
+            url: pushed.url.to_string(),
+            msg: format!("the probe could not push a plain OCI image to {repo}: {}", pushed.describe()),
+        });
+    }
+    let url = client.referrers_url(repo, img.digest.as_str(), None, None)?;
+    let r = client.referrers_page(repo, url.clone(), Scope::Pull(repo.into())).await?.response;
+    let api = CapabilityStatus {
+        name: Capability::ReferrersApi.name().into(),
+        supported: r.status != 404,
+        observed: format!("GET {} answered {}", url.path(), r.describe()),
+    };
+    let bearer = CapabilityStatus {
+        name: Capability::BearerAuth.name().into(),
+        supported: client.saw_bearer(),
+        observed: if client.saw_bearer() {
+            "the registry challenged with WWW-Authenticate: Bearer".into()
+        } else {
+            "the registry never asked for a Bearer token (anonymous or Basic access)".into()
+        },
+    };
+    cleanup(client, repo, &[img], residue).await;
+    Ok(vec![api, bearer])
+}
+
+/// A manifest the scenario built, and whether (and where) it was pushed.
+struct Entry {
+    built: Built,
+    repo: String,
+    pushed: bool,
+    /// Why it is unusable: (message, whether a check — not setup — failed).
+    failure: Option<(String, bool)>,
+}
+
+struct Ctx<'a> {
+    client: &'a Client,
+    main: String,
+    other: String,
+    fresh: String,
+    entries: HashMap<String, Entry>,
+    /// Push order, for cleanup.
+    order: Vec<(String, Built)>,
+    max_pages: usize,
+}
+
+impl Ctx<'_> {
+    fn repo(&self, r: RepoRef) -> String {
+        match r {
+            RepoRef::Main => self.main.clone(),
+            RepoRef::Other => self.other.clone(),
+            RepoRef::Fresh => self.fresh.clone(),
+        }
+    }
+
+    fn built(&self, name: &str) -> Option<&Built> {
+        self.entries.get(name).map(|e| &e.built)
+    }
+}
+
+/// Per-check accumulation.
+struct Acc {
+    outcome: Outcome,
+    reasons: Vec<String>,
+    notes: Vec<String>,
+    measurements: BTreeMap<String, f64>,
+    transcript: Vec<Exchange>,
+    evaluated: bool,
+}
+
+async fn run_scenario(
+    s: &PlannedScenario,
+    client: &Client,
+    repo: &str,
+    caps: &[CapabilityStatus],
+    opts: &RunOptions,
+    residue: &mut Vec<Residue>,
+) -> Vec<CheckResult> {
+    let started = Instant::now();
+    let missing = |req: &[Capability]| -> Option<String> {
+        req.iter().find_map(|c| {
+            let st = caps.iter().find(|s| s.name == c.name())?;
+            (!st.supported).then(|| format!("requires {}, which the registry lacks: {}", c.name(), st.observed))
+        })
+    };
+    // A scenario whose every check lacks a capability sends nothing.
+    if s.checks.iter().all(|c| missing(&c.requires).is_some()) {
+        return s
+            .checks
+            .iter()
+            .map(|c| result(c, Outcome::Skipped, missing(&c.requires).unwrap_or_default(), vec![]))
+            .collect();
+    }
+    let mut acc: HashMap<String, Acc> = s
+        .checks
+        .iter()
+        .map(|c| {
+            let skip = missing(&c.requires);
+            let a = Acc {
+                outcome: if skip.is_some() { Outcome::Skipped } else { Outcome::Disabled },
+                reasons: skip.into_iter().collect(),
+                notes: vec![],
+                measurements: BTreeMap::new(),
+                transcript: vec![],
+                evaluated: false,
+            };
+            (c.id.clone(), a)
+        })
+        .collect();
+    let skipped_for_caps: HashSet<String> =
+        s.checks.iter().filter(|c| missing(&c.requires).is_some()).map(|c| c.id.clone()).collect();
+    let mut ctx = Ctx {
+        client,
+        main: repo.to_string(),
+        other: format!("{repo}-other"),
+        fresh: format!("{repo}-fresh"),
+        entries: HashMap::new(),
+        order: vec![],
+        max_pages: opts.max_pages,
+    };
+    for (i, step) in s.file.steps.iter().enumerate() {
+        let active: Vec<(&String, &Expect)> = step
+            .checks
+            .iter()
+            .filter(|(id, _)| acc.contains_key(*id) && !skipped_for_caps.contains(*id) && !s.disabled.contains(*id))
+            .collect();
+        let is_check_step = !step.checks.is_empty();
+        // Steps that only serve filtered-out or capability-skipped checks are not sent.
+        if is_check_step && active.is_empty() && step_defines(step).is_none() {
+            continue;
+        }
+        let label = format!("step {} ({})", i + 1, step.actions().first().copied().unwrap_or("?"));
+        let dep = dependency_failure(step, &ctx);
+        let obs = match &dep {
+            Some(_) => Err(None),
+            None => exec_step(step, &mut ctx).await.map_err(Some),
+        };
+        let transcript = client.take_transcript();
+        match (&dep, &obs) {
+            (Some((why, by_check)), _) => {
+                let outcome = if *by_check { Outcome::Skipped } else { Outcome::Errored };
+                for (id, _) in &active {
+                    add(&mut acc, id, outcome, Some(why.clone()), vec![], transcript.clone());
+                }
+                mark_failed(step, &mut ctx, why.clone(), *by_check);
+            }
+            (None, Err(Some(e))) => {
+                let why = format!("{label}: {e}");
+                for (id, _) in &active {
+                    add(&mut acc, id, Outcome::Errored, Some(why.clone()), vec![], transcript.clone());
+                }
+                mark_failed(step, &mut ctx, format!("setup failed: {why}"), false);
+            }
+            (None, Err(None)) => unreachable!("no dependency failure without a reason"),
+            (None, Ok(obs)) => {
+                let names: Names = ctx.entries.iter().map(|(k, v)| (k.as_str(), &v.built)).collect();
+                for (id, e) in &active {
+                    let (outcome, reason, notes) = match judge(e, obs, &names) {
+                        Judgement::Pass(n) => (Outcome::Passed, None, n),
+                        Judgement::Fail(f) => (Outcome::Failed, Some(format!("{label}: {}", f.join("; "))), vec![]),
+                        Judgement::Skip(r) => (Outcome::Skipped, Some(r), vec![]),
+                    };
+                    add(&mut acc, id, outcome, reason, notes, transcript.clone());
+                    if let Some((_, ms)) = obs.listed
+                        && let Some(a) = acc.get_mut(id.as_str())
+                    {
+                        a.measurements.insert("visibility_lag_ms".into(), ms as f64);
+                    }
+                }
+                // A push that did not succeed leaves its name unusable for later steps.
+                if let (Some(name), Some(r)) = (step_defines(step).or(step.push.as_ref().map(|p| p.name.as_str())), &obs.response)
+                    && obs.pushed.is_some()
+                    && r.status != 201
+                {
+                    let why = format!("{label} answered {}", r.describe());
+                    let by_check = !active.is_empty();
+                    let why = if by_check {
+                        format!("depends on '{name}', whose push failed ({why})")
+                    } else {
+                        format!("setup failed: {why}")
+                    };
+                    if let Some(en) = ctx.entries.get_mut(name) {
+                        en.failure = Some((why, by_check));
+                        en.pushed = false;
+                    }
+                }
+            }
+        }
+    }
+    cleanup_ctx(&ctx, residue).await;
+    let elapsed = started.elapsed().as_millis() as u64;
+    s.checks
+        .iter()
+        .map(|info| {
+            let a = acc.remove(&info.id).expect("every check has an accumulator");
+            let (outcome, reason) = if a.outcome == Outcome::Disabled {
+                (Outcome::Errored, "no step evaluated this check (scenario error)".to_string())
+            } else {
+                (a.outcome, a.reasons.join("; "))
+            };
+            let reason = if outcome == Outcome::Failed { format!("{reason} — rule: {}", info.rule) } else { reason };
+            let _ = a.evaluated;
+            CheckResult {
+                info: info.clone(),
+                outcome,
+                reason,
+                notes: a.notes,
+                measurements: a.measurements,
+                transcript: a.transcript,
+                duration_ms: elapsed,
+            }
+        })
+        .collect()
+}
+
+fn add(acc: &mut HashMap<String, Acc>, id: &str, o: Outcome, reason: Option<String>, notes: Vec<String>, t: Vec<Exchange>) {
+    let Some(a) = acc.get_mut(id) else { return };
+    a.evaluated = true;
+    if o > a.outcome {
+        // The verdict rises; reasons of lower outcomes no longer explain it.
+        a.reasons.clear();
+        a.outcome = o;
+    }
+    if o == a.outcome
+        && let Some(r) = reason
+    {
+        a.reasons.push(r);
+    }
+    a.notes.extend(notes);
+    a.transcript.extend(t);
+}
+
+fn step_defines(step: &Step) -> Option<&str> {
+    step.push_image
+        .as_ref()
+        .map(|p| p.name.as_str())
+        .or(step.push_artifact.as_ref().map(|p| p.name.as_str()))
+        .or(step.push_index.as_ref().map(|p| p.name.as_str()))
+}
+
+/// The first unusable name a step depends on.
+fn dependency_failure(step: &Step, ctx: &Ctx) -> Option<(String, bool)> {
+    let mut uses: Vec<&str> = vec![];
+    if let Some(p) = &step.push_artifact {
+        uses.extend(p.subject.as_deref());
+    }
+    if let Some(p) = &step.push_index {
+        uses.extend(p.manifests.iter().map(String::as_str));
+        uses.extend(p.subject.as_deref());
+    }
+    if let Some(r) = &step.referrers {
+        uses.extend(r.of.as_deref());
+        uses.extend(r.blob_of.as_deref());
+    }
+    if let Some(w) = &step.wait_listed {
+        uses.push(&w.referrer);
+    }
+    for e in step.checks.values() {
+        if let Some(m) = &e.manifests {
+            uses.extend(m.includes.iter().map(String::as_str));
+            uses.extend(m.exactly.iter().flatten().map(String::as_str));
+        }
+        uses.extend(e.entries.keys().map(String::as_str));
+    }
+    uses.into_iter().find_map(|n| ctx.entries.get(n).and_then(|e| e.failure.clone()))
+}
+
+fn mark_failed(step: &Step, ctx: &mut Ctx, why: String, by_check: bool) {
+    if let Some(name) = step_defines(step)
+        && let Some(e) = ctx.entries.get_mut(name)
+    {
+        e.failure = Some((why, by_check));
+    }
+}
+
+fn seed(ctx: &Ctx, name: &str) -> String {
+    format!("{}/{name}", ctx.main)
+}
+
+fn subject_descriptor(ctx: &Ctx, name: &str, alg: Option<Algorithm>, delta: i64) -> crate::oci::Descriptor {
+    let b = ctx.built(name).expect("validated: defined earlier");
+    let mut d = match alg {
+        Some(a) => b.descriptor_with(a),
+        None => b.descriptor(),
+    };
+    d.size = (d.size as i64 + delta).max(0) as u64;
+    d
+}
+
+fn build_artifact(ctx: &Ctx, p: &PushArtifact) -> Built {
+    let sd = seed(ctx, &p.name);
+    let mut b = match &p.config_media_type {
+        Some(cmt) => ManifestBuilder::config_typed(&sd, cmt).artifact_type(p.artifact_type.clone()),
+        None => ManifestBuilder::artifact(&sd, "").artifact_type(p.artifact_type.clone()),
+    };
+    if let Some(s) = &p.subject {
+        b = b.subject(subject_descriptor(ctx, s, p.subject_alg, p.subject_size_delta));
+    }
+    for (k, v) in &p.annotations {
+        b = b.annotation(k, v);
+    }
+    if p.annotation_bytes > 0 {
+        b = b.annotation("dev.referee.padding", &"p".repeat(p.annotation_bytes));
+    }
+    b.build()
+}
+
+/// The reference to push under (digest or tag).
+fn reference(built: &Built, by: By, tag: &Option<String>, name: &str) -> String {
+    match by {
+        By::Digest => built.digest.to_string(),
+        By::Tag => tag.clone().unwrap_or_else(|| slug(name)),
+    }
+}
+
+async fn push(ctx: &mut Ctx<'_>, name: &str, built: Built, repo: String, reference: String, build_only: bool) -> Result<Observation, ClientError> {
+    ctx.entries.insert(name.to_string(), Entry { built: built.clone(), repo: repo.clone(), pushed: false, failure: None });
+    if build_only {
+        return Ok(Observation::default());
+    }
+    let r = ctx.client.push_built(&repo, &built, &reference).await?;
+    if r.status == 201
+        && let Some(e) = ctx.entries.get_mut(name)
+    {
+        e.pushed = true;
+    }
+    // Even a rejected push may have left blobs behind: clean them up too.
+    ctx.order.push((repo, built.clone()));
+    Ok(Observation { response: Some(r), pushed: Some(built), ..Default::default() })
+}
+
+async fn exec_step(step: &Step, ctx: &mut Ctx<'_>) -> Result<Observation, ClientError> {
+    if let Some(p) = &step.push_image {
+        let sd = seed(ctx, &p.name);
+        let built = if p.docker { ManifestBuilder::docker_image(&sd).build() } else { ManifestBuilder::image(&sd).build() };
+        let reference = reference(&built, p.by, &p.tag, &p.name);
+        let repo = ctx.repo(p.repo);
+        return push(ctx, &p.name, built, repo, reference, p.build_only).await;
+    }
+    if let Some(p) = &step.push_artifact {
+        let built = build_artifact(ctx, p);
+        let reference = reference(&built, p.by, &p.tag, &p.name);
+        let repo = ctx.repo(p.repo);
+        return push(ctx, &p.name, built, repo, reference, p.build_only).await;
+    }
+    if let Some(p) = &step.push_index {
+        let mut b = IndexBuilder::new().artifact_type(p.artifact_type.clone());
+        for m in &p.manifests {
+            b = b.manifest(ctx.built(m).expect("validated").descriptor());
+        }
+        if let Some(s) = &p.subject {
+            b = b.subject(subject_descriptor(ctx, s, None, 0));
+        }
+        for (k, v) in &p.annotations {
+            b = b.annotation(k, v);
+        }
+        let built = b.build();
+        let reference = reference(&built, p.by, &p.tag, &p.name);
+        let repo = ctx.repo(p.repo);
+        return push(ctx, &p.name, built, repo, reference, false).await;
+    }
+    if let Some(p) = &step.push {
+        let e = ctx.entries.get(&p.name).expect("validated");
+        let (built, repo) = (e.built.clone(), e.repo.clone());
+        let reference = reference(&built, p.by, &p.tag, &p.name);
+        return push(ctx, &p.name, built, repo, reference, false).await;
+    }
+    if let Some(r) = &step.referrers {
+        let repo = ctx.repo(r.repo);
+        let digest = if let Some(of) = &r.of {
+            let b = ctx.built(of).expect("validated");
+            match r.alg {
+                Some(a) => Digest::of(a, &b.bytes).to_string(),
+                None => b.digest.to_string(),
+            }
+        } else if let Some(d) = &r.digest {
+            d.clone()
+        } else if let Some(of) = &r.blob_of {
+            let b = ctx.built(of).expect("validated");
+            b.blobs.last().map_or_else(|| b.digest.to_string(), |bl| bl.digest.to_string())
+        } else {
+            Digest::sha256(format!("referee-random-{}", new_run_id()).as_bytes()).to_string()
+        };
+        let scope = match r.scope {
+            ScopeRef::Default => Scope::Pull(repo.clone()),
+            ScopeRef::PullOnly => Scope::PullOnly(repo.clone()),
+        };
+        let url = ctx.client.referrers_url(&repo, &digest, r.artifact_type.as_deref(), r.raw_query.as_deref())?;
+        return list(ctx, &repo, url, scope, r.pages, r.insert_after_first_page.as_deref()).await;
+    }
+    if let Some(w) = &step.wait_listed {
+        let subject = ctx.built(&w.of).expect("validated").digest.to_string();
+        let want = ctx.built(&w.referrer).expect("validated").digest.to_string();
+        let repo = ctx.entries.get(&w.referrer).map_or(ctx.main.clone(), |e| e.repo.clone());
+        let started = Instant::now();
+        let bound = Duration::from_millis(w.within_ms);
+        let mut last = None;
+        // Bounded by time and by count.
+        for _ in 0..10_000 {
+            let url = ctx.client.referrers_url(&repo, &subject, None, None)?;
+            let obs = list(ctx, &repo, url, Scope::Pull(repo.clone()), Pages::All, None).await?;
+            let found = obs.pages.iter().any(|p| {
+                p.json().ok().and_then(|v| v.get("manifests").cloned()).and_then(|m| m.as_array().cloned()).is_some_and(|a| {
+                    a.iter().any(|d| d.get("digest").and_then(|x| x.as_str()) == Some(want.as_str()))
+                })
+            });
+            let ms = started.elapsed().as_millis() as u64;
+            if found {
+                return Ok(Observation { listed: Some((true, ms)), ..obs });
+            }
+            last = Some(obs);
+            if started.elapsed() >= bound {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let obs = last.unwrap_or_default();
+        return Ok(Observation { listed: Some((false, w.within_ms)), ..obs });
+    }
+    unreachable!("validated: every step has one action")
+}
+
+/// Reads a referrers listing, following `Link` when asked, with a bound on pages and a check
+/// for loops.
+async fn list(
+    ctx: &mut Ctx<'_>,
+    repo: &str,
+    url: reqwest::Url,
+    scope: Scope,
+    pages: Pages,
+    insert: Option<&PushArtifact>,
+) -> Result<Observation, ClientError> {
+    let mut obs = Observation::default();
+    let mut seen = HashSet::new();
+    let mut next = Some(url);
+    while let Some(u) = next.take() {
+        if !seen.insert(u.to_string()) {
+            obs.chain_error = Some(format!("Link loop: page {} points back to {u}, already read", obs.pages.len()));
+            break;
+        }
+        if obs.pages.len() >= ctx.max_pages {
+            obs.chain_error = Some(format!("more than {} pages; the Link chain does not end", ctx.max_pages));
+            break;
+        }
+        let page = ctx.client.referrers_page(repo, u, scope.clone()).await?;
+        if let Some(e) = &page.link_error {
+            obs.link_errors.push(format!("page {}: {e}", obs.pages.len() + 1));
+        }
+        let ok = page.response.status == 200;
+        if obs.response.is_none() {
+            obs.response = Some(page.response.clone());
+        }
+        obs.pages.push(page.response);
+        if pages == Pages::All && ok {
+            next = page.next;
+        }
+        if obs.pages.len() == 1
+            && let Some(p) = insert
+        {
+            let built = build_artifact(ctx, p);
+            let reference = reference(&built, p.by, &p.tag, &p.name);
+            let r = push(ctx, &p.name, built, repo.to_string(), reference, false).await?;
+            if r.response.as_ref().is_none_or(|r: &Response| r.status != 201) {
+                obs.chain_error = Some(format!(
+                    "the insert between pages failed: {}",
+                    r.response.map_or("no answer".into(), |r| r.describe())
+                ));
+            }
+        }
+    }
+    Ok(obs)
+}
+
+async fn cleanup_ctx(ctx: &Ctx<'_>, residue: &mut Vec<Residue>) {
+    let mut by_repo: Vec<(String, Vec<Built>)> = vec![];
+    for (repo, b) in &ctx.order {
+        match by_repo.iter_mut().find(|(r, _)| r == repo) {
+            Some((_, v)) => v.push(b.clone()),
+            None => by_repo.push((repo.clone(), vec![b.clone()])),
+        }
+    }
+    for (repo, built) in by_repo {
+        cleanup(ctx.client, &repo, &built, residue).await;
+    }
+}
+
+/// Deletes manifests (newest first, so referrers go before subjects) and then blobs. What the
+/// registry refuses is recorded as residue, never silently left.
+async fn cleanup(client: &Client, repo: &str, pushed: &[Built], residue: &mut Vec<Residue>) {
+    let mut done = HashSet::new();
+    for b in pushed.iter().rev() {
+        if !done.insert(b.digest.to_string()) {
+            continue;
+        }
+        match client.delete_manifest(repo, b.digest.as_str()).await {
+            Ok(r) if matches!(r.status, 200 | 202 | 204 | 404) => {}
+            Ok(r) => residue.push(Residue {
+                repository: repo.into(),
+                reference: b.digest.to_string(),
+                kind: "manifest".into(),
+                why: format!("DELETE answered {}", r.describe()),
+            }),
+            Err(e) => residue.push(Residue { repository: repo.into(), reference: b.digest.to_string(), kind: "manifest".into(), why: e.to_string() }),
+        }
+    }
+    for b in pushed {
+        for blob in &b.blobs {
+            if !done.insert(blob.digest.to_string()) {
+                continue;
+            }
+            match client.delete_blob(repo, &blob.digest).await {
+                Ok(r) if matches!(r.status, 200 | 202 | 204 | 404) => {}
+                Ok(r) => residue.push(Residue {
+                    repository: repo.into(),
+                    reference: blob.digest.to_string(),
+                    kind: "blob".into(),
+                    why: format!("DELETE answered {}", r.describe()),
+                }),
+                Err(e) => residue.push(Residue { repository: repo.into(), reference: blob.digest.to_string(), kind: "blob".into(), why: e.to_string() }),
+            }
+        }
+    }
+    let _ = client.take_transcript();
+}

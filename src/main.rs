@@ -1,0 +1,144 @@
+//! Thin: parse the command line, call the library, map the outcome to an exit code.
+
+use clap::Parser;
+use referee::app::{self, RunConfig};
+use referee::cli::{Cli, Command, RunArgs, ServeArgs};
+use referee::exit;
+use referee::registry::{AuthMode, EmbeddedRegistry, Faults, Mode, RegistryConfig};
+use std::time::Duration;
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::SUCCESS };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("REFEREE_LOG")).with_writer(std::io::stderr).init();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let code = rt.block_on(async {
+        match cli.command {
+            Command::Run(a) => run(a).await,
+            Command::List { scenarios } => list(&scenarios),
+            Command::Serve(a) => serve(a).await,
+        }
+    });
+    std::process::exit(code);
+}
+
+fn usage(msg: String) -> i32 {
+    eprintln!("error: {msg}");
+    exit::USAGE
+}
+
+async fn run(a: RunArgs) -> i32 {
+    let mode: Mode = match a.embedded_mode.parse() {
+        Ok(m) => m,
+        Err(e) => return usage(format!("--embedded-mode: {e}")),
+    };
+    let faults = match Faults::from_names(&a.embedded_faults) {
+        Ok(f) => f,
+        Err(e) => return usage(format!("--embedded-fault: {e}")),
+    };
+    if a.target.is_some() && (!a.embedded_faults.is_empty() || mode != Mode::Full) {
+        return usage("--embedded-mode and --embedded-fault apply only without --target".into());
+    }
+    let cfg = RunConfig {
+        target: a.target,
+        filter: a.filter,
+        report_dir: Some(a.report_dir),
+        username: a.username,
+        password: a.password,
+        insecure: a.insecure,
+        timeout: Duration::from_secs(a.timeout.max(1)),
+        repo_prefix: a.repo_prefix,
+        embedded: RegistryConfig { mode, faults, ..RegistryConfig::default() },
+        verbose: a.verbose,
+        quiet: false,
+        ..RunConfig::new(a.scenarios)
+    };
+    match app::run(cfg).await {
+        Ok(out) => exit::for_outcome(out.report.outcome()),
+        Err(e) => {
+            eprint!("{e}");
+            if !e.to_string().ends_with('\n') {
+                eprintln!();
+            }
+            e.exit_code()
+        }
+    }
+}
+
+fn list(path: &std::path::Path) -> i32 {
+    match app::load_plan(path, &[]) {
+        Ok(plan) => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            for c in plan.checks() {
+                // A closed pipe (`referee list | head`) ends the listing quietly.
+                let line = format!(
+                    "{:<4} {:<6} {:<22} {}  [{}; {}]\n     rule: {}\n",
+                    c.id,
+                    c.keyword_str(),
+                    c.area,
+                    c.title,
+                    c.section,
+                    c.scenario,
+                    c.rule
+                );
+                if out.write_all(line.as_bytes()).is_err() {
+                    break;
+                }
+            }
+            exit::SUCCESS
+        }
+        Err(e) => {
+            eprint!("{e}");
+            e.exit_code()
+        }
+    }
+}
+
+async fn serve(a: ServeArgs) -> i32 {
+    if a.list_faults {
+        for (name, what) in Faults::NAMES {
+            println!("{name:<32} {what}");
+        }
+        return exit::SUCCESS;
+    }
+    let mode: Mode = match a.mode.parse() {
+        Ok(m) => m,
+        Err(e) => return usage(format!("--mode: {e}")),
+    };
+    let faults = match Faults::from_names(&a.faults) {
+        Ok(f) => f,
+        Err(e) => return usage(format!("--fault: {e}")),
+    };
+    let mut users = vec![];
+    for u in &a.token_users {
+        match u.split_once(':') {
+            Some((n, p)) => users.push((n.to_string(), p.to_string())),
+            None => return usage(format!("--token-user {u:?}: expected user:password")),
+        }
+    }
+    let addr = match a.addr.parse() {
+        Ok(a) => a,
+        Err(e) => return usage(format!("--addr {}: {e}", a.addr)),
+    };
+    let auth = if users.is_empty() { AuthMode::None } else { AuthMode::Token { users } };
+    let cfg = RegistryConfig { mode, auth, page_size: a.page_size.max(1), faults, ..RegistryConfig::default() };
+    match EmbeddedRegistry::start(cfg, addr).await {
+        Ok(reg) => {
+            println!("referee embedded registry listening on {} ({:?} mode)", reg.url(), mode);
+            let _ = tokio::signal::ctrl_c().await;
+            reg.shutdown().await;
+            exit::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot listen on {addr}: {e}");
+            exit::HARNESS_ERROR
+        }
+    }
+}

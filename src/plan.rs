@@ -1,0 +1,292 @@
+//! Validate and resolve loaded scenarios into a [`Plan`]: every step has exactly one action,
+//! names are defined before use, check ids are declared, evaluated, and unique across files.
+//! Errors are [`Diagnostic`]s at `file:line:col`; nothing is sent while any exists.
+
+use crate::scenario::{Capability, Diagnostic, Keyword, Loaded, RepoRef, ScenarioFile, Step};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+/// What a check is and which rule it enforces (terminal line, JUnit properties, JSON).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckInfo {
+    pub id: String,
+    pub title: String,
+    pub area: String,
+    pub section: String,
+    pub keyword: Keyword,
+    pub rule: String,
+    pub since: String,
+    pub scenario: String,
+    pub requires: Vec<Capability>,
+}
+
+/// One scenario ready to run.
+#[derive(Debug, Clone)]
+pub struct PlannedScenario {
+    pub id: String,
+    pub path: PathBuf,
+    pub file: ScenarioFile,
+    /// The checks to report, in catalogue order.
+    pub checks: Vec<CheckInfo>,
+    /// Checks evaluated but filtered out by `--filter` (Disabled).
+    pub disabled: HashSet<String>,
+}
+
+/// The whole run, in order.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub scenarios: Vec<PlannedScenario>,
+}
+
+impl Plan {
+    pub fn checks(&self) -> impl Iterator<Item = &CheckInfo> {
+        self.scenarios.iter().flat_map(|s| s.checks.iter())
+    }
+}
+
+/// The catalogue group an id belongs to (`C9` → `referrers-response`).
+pub fn area_of(id: &str) -> &'static str {
+    match id.chars().next() {
+        Some('A') => "baseline",
+        Some('B') => "subject-push",
+        Some('C') => "referrers-response",
+        Some('D') => "filtering",
+        Some('E') => "pagination",
+        Some('F') => "fallback",
+        Some('G') => "backward-compatibility",
+        Some('H') => "deletion",
+        Some('I') => "mount",
+        Some('J') => "tag-locking",
+        Some('K') => "gc-retention",
+        Some('L') => "concurrency",
+        Some('M') => "layout",
+        Some('N') => "errors-transport",
+        _ => "custom",
+    }
+}
+
+/// Sort key for catalogue ids: letter, then number (`B2` before `B10`).
+pub fn id_key(id: &str) -> (String, u32, String) {
+    let letters: String = id.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+    let digits: String = id[letters.len()..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    let rest = id[letters.len() + digits.len()..].to_string();
+    (letters, digits.parse().unwrap_or(0), rest)
+}
+
+/// Line (1-based) of each step of `steps:` in the file text.
+fn step_lines(text: &str) -> Vec<usize> {
+    let mut lines = vec![];
+    let mut in_steps = false;
+    let mut indent: Option<usize> = None;
+    for (i, l) in text.lines().enumerate() {
+        if l.starts_with("steps:") {
+            in_steps = true;
+            continue;
+        }
+        if !in_steps {
+            continue;
+        }
+        let trimmed = l.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let ind = l.len() - trimmed.len();
+        if ind == 0 && !trimmed.starts_with('-') {
+            break;
+        }
+        if trimmed.starts_with("- ") || trimmed == "-" {
+            match indent {
+                None => {
+                    indent = Some(ind);
+                    lines.push(i + 1);
+                }
+                Some(x) if x == ind => lines.push(i + 1),
+                _ => {}
+            }
+        }
+    }
+    lines
+}
+
+/// Names a step defines and names it uses.
+fn step_names(step: &Step) -> (Option<(&str, RepoRef)>, Vec<&str>) {
+    let mut uses = vec![];
+    let mut def = None;
+    if let Some(p) = &step.push_image {
+        def = Some((p.name.as_str(), p.repo));
+    }
+    if let Some(p) = &step.push_artifact {
+        def = Some((p.name.as_str(), p.repo));
+        uses.extend(p.subject.as_deref());
+    }
+    if let Some(p) = &step.push_index {
+        def = Some((p.name.as_str(), p.repo));
+        uses.extend(p.subject.as_deref());
+        uses.extend(p.manifests.iter().map(String::as_str));
+    }
+    if let Some(p) = &step.push {
+        uses.push(&p.name);
+    }
+    if let Some(r) = &step.referrers {
+        uses.extend(r.of.as_deref());
+        uses.extend(r.blob_of.as_deref());
+        if let Some(a) = &r.insert_after_first_page {
+            uses.extend(a.subject.as_deref());
+            def = Some((a.name.as_str(), r.repo));
+        }
+    }
+    if let Some(w) = &step.wait_listed {
+        uses.push(&w.of);
+        uses.push(&w.referrer);
+    }
+    for e in step.checks.values() {
+        expect_names(e, &mut uses);
+    }
+    (def, uses)
+}
+
+fn expect_names<'a>(e: &'a crate::scenario::Expect, out: &mut Vec<&'a str>) {
+    if let Some(m) = &e.manifests {
+        out.extend(m.exactly.iter().flatten().map(String::as_str));
+        out.extend(m.includes.iter().map(String::as_str));
+        out.extend(m.excludes.iter().map(String::as_str));
+    }
+    out.extend(e.entries.keys().map(String::as_str));
+    for a in &e.any_of {
+        expect_names(a, out);
+    }
+    if let Some(u) = &e.unsupported_if {
+        expect_names(&u.when, out);
+    }
+}
+
+/// Validates one file; returns its diagnostics.
+fn validate(l: &Loaded) -> Vec<Diagnostic> {
+    let mut d = vec![];
+    let lines = step_lines(&l.text);
+    let line_of = |i: usize| lines.get(i).copied().unwrap_or(1);
+    let mut defined: HashSet<&str> = HashSet::new();
+    let mut used_checks: HashSet<&str> = HashSet::new();
+    for (i, step) in l.file.steps.iter().enumerate() {
+        let actions = step.actions();
+        if actions.len() != 1 {
+            let msg = if actions.is_empty() {
+                "step has no action (one of push_image, push_artifact, push_index, push, referrers, wait_listed)".to_string()
+            } else {
+                format!("step has {} actions ({}); a step does exactly one thing", actions.len(), actions.join(", "))
+            };
+            d.push(Diagnostic::at_token(&l.path, &l.text, line_of(i), "-", msg));
+        }
+        if let Some(r) = &step.referrers {
+            let targets = [r.of.is_some(), r.digest.is_some(), r.random, r.blob_of.is_some()].iter().filter(|x| **x).count();
+            if targets != 1 {
+                d.push(Diagnostic::at_token(
+                    &l.path,
+                    &l.text,
+                    line_of(i),
+                    "referrers",
+                    "referrers needs exactly one of `of`, `digest`, `random`, `blob_of`".into(),
+                ));
+            }
+        }
+        let (def, uses) = step_names(step);
+        for u in uses {
+            if !defined.contains(u) {
+                let help = crate::scenario::diag::suggest(u, defined.iter().copied()).map(|s| format!("did you mean '{s}'?"));
+                d.push(
+                    Diagnostic::at_token(&l.path, &l.text, line_of(i), u, format!("'{u}' is not defined by an earlier step"))
+                        .with_help(help),
+                );
+            }
+        }
+        if let Some((name, _)) = def
+            && !defined.insert(name)
+        {
+            d.push(Diagnostic::at_token(&l.path, &l.text, line_of(i), name, format!("'{name}' is defined twice")));
+        }
+        for id in step.checks.keys() {
+            used_checks.insert(id);
+            if !l.file.checks.contains_key(id) {
+                let help = crate::scenario::diag::suggest(id, l.file.checks.keys().map(String::as_str))
+                    .map(|s| format!("did you mean '{s}'?"));
+                d.push(
+                    Diagnostic::at_token(&l.path, &l.text, line_of(i), id, format!("check '{id}' is not declared under `checks:`"))
+                        .with_help(help),
+                );
+            }
+        }
+    }
+    for id in l.file.checks.keys() {
+        if !used_checks.contains(id.as_str()) {
+            d.push(Diagnostic::at_token(&l.path, &l.text, 1, id, format!("check '{id}' is declared but no step evaluates it")));
+        }
+    }
+    d
+}
+
+/// Builds the plan. `filter` keeps checks whose id or area equals one of its entries (all when
+/// empty); scenarios with no kept check are left out.
+pub fn plan(loaded: &[Loaded], filter: &[String]) -> Result<Plan, Vec<Diagnostic>> {
+    let mut diags = vec![];
+    let mut seen: HashMap<String, PathBuf> = HashMap::new();
+    let mut scenarios = vec![];
+    for l in loaded {
+        diags.extend(validate(l));
+        for id in l.file.checks.keys() {
+            if let Some(prev) = seen.insert(id.clone(), l.path.clone()) {
+                diags.push(Diagnostic::at_token(
+                    &l.path,
+                    &l.text,
+                    1,
+                    id,
+                    format!("check '{id}' is also declared in {}", prev.display()),
+                ));
+            }
+        }
+        let mut checks: Vec<CheckInfo> = l
+            .file
+            .checks
+            .iter()
+            .map(|(id, c)| {
+                let mut requires = l.file.requires.clone();
+                requires.extend(c.requires.iter().copied());
+                requires.sort();
+                requires.dedup();
+                CheckInfo {
+                    id: id.clone(),
+                    title: c.title.clone(),
+                    area: area_of(id).to_string(),
+                    section: c.section.clone(),
+                    keyword: c.keyword,
+                    rule: c.rule.clone(),
+                    since: c.since.clone(),
+                    scenario: l.file.id.clone(),
+                    requires,
+                }
+            })
+            .collect();
+        checks.sort_by_key(|c| id_key(&c.id));
+        let keep = |c: &CheckInfo| filter.is_empty() || filter.iter().any(|f| f == &c.id || f == &c.area || f == &c.scenario);
+        let disabled: HashSet<String> = checks.iter().filter(|c| !keep(c)).map(|c| c.id.clone()).collect();
+        checks.retain(keep);
+        if !checks.is_empty() {
+            scenarios.push(PlannedScenario { id: l.file.id.clone(), path: l.path.clone(), file: l.file.clone(), checks, disabled });
+        }
+    }
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    scenarios.sort_by_key(|s| s.checks.first().map(|c| id_key(&c.id)));
+    Ok(Plan { scenarios })
+}
+
+impl CheckInfo {
+    pub fn keyword_str(&self) -> &'static str {
+        match self.keyword {
+            Keyword::MUST => "MUST",
+            Keyword::SHOULD => "SHOULD",
+            Keyword::MAY => "MAY",
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! Authentication of the embedded registry: HTTP Basic, and the Docker-style bearer token
+//! flow (401 challenge → `GET /token` with Basic credentials → retry with the token).
+//!
+//! Tokens are random opaque strings remembered in a map together with the repositories and
+//! actions they were issued for. Any configured user may obtain any scope: the point is to
+//! exercise a client's challenge handling, not to model permissions.
+
+use super::config::AuthMode;
+use super::handlers::{OciError, Shared, parse_query};
+use super::store::fresh_id;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const SERVICE: &str = "referee-embedded";
+const TOKEN_TTL: Duration = Duration::from_secs(300);
+
+/// What a request wants to do to a repository.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// GET/HEAD.
+    Pull,
+    /// POST/PUT/PATCH: needs both pull and push.
+    Push,
+    /// DELETE: push, delete or `*` suffices.
+    Delete,
+}
+
+impl Access {
+    /// The actions advertised in the challenge's scope.
+    fn scope_actions(self) -> &'static str {
+        match self {
+            Access::Pull => "pull",
+            Access::Push => "pull,push",
+            Access::Delete => "delete",
+        }
+    }
+
+    fn allowed_by(self, granted: &HashSet<String>) -> bool {
+        let has = |a: &str| granted.contains(a) || granted.contains("*");
+        match self {
+            Access::Pull => has("pull"),
+            Access::Push => has("pull") && has("push"),
+            Access::Delete => has("push") || has("delete"),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Grant {
+    repos: HashMap<String, HashSet<String>>,
+    expires: Instant,
+}
+
+/// Issued bearer tokens.
+#[derive(Debug, Default)]
+pub struct Tokens {
+    grants: Mutex<HashMap<String, Grant>>,
+    ids: AtomicU64,
+}
+
+impl Tokens {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Grant>> {
+        self.grants.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn issue(&self, repos: HashMap<String, HashSet<String>>) -> String {
+        let token = fresh_id(&self.ids, 64);
+        let now = Instant::now();
+        let mut grants = self.lock();
+        // Forget expired tokens so a long load test does not grow the map forever.
+        grants.retain(|_, g| g.expires > now);
+        grants.insert(
+            token.clone(),
+            Grant {
+                repos,
+                expires: now + TOKEN_TTL,
+            },
+        );
+        token
+    }
+
+    /// `Some(allowed)` when the token is known and unexpired, `None` otherwise.
+    fn permits(&self, token: &str, target: Option<(&str, Access)>) -> Option<bool> {
+        let grants = self.lock();
+        let grant = grants.get(token).filter(|g| g.expires > Instant::now())?;
+        Some(match target {
+            None => true,
+            Some((name, access)) => grant.repos.get(name).is_some_and(|actions| access.allowed_by(actions)),
+        })
+    }
+}
+
+/// `(user, password)` from an `Authorization: Basic` header.
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, pass) = text.split_once(':')?;
+    Some((user.to_string(), pass.to_string()))
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+}
+
+fn valid_user(users: &[(String, String)], headers: &HeaderMap) -> bool {
+    basic_credentials(headers).is_some_and(|(u, p)| users.iter().any(|(uu, pp)| *uu == u && *pp == p))
+}
+
+fn unauthorized(challenge: String) -> Response {
+    let mut resp = OciError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "authentication required").into_response();
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp
+}
+
+/// Checks a `/v2` request. `target` is `None` for `/v2/` itself.
+pub fn check(shared: &Shared, headers: &HeaderMap, uri: &Uri, target: Option<(&str, Access)>) -> Result<(), Response> {
+    match &shared.config.auth {
+        AuthMode::None => Ok(()),
+        AuthMode::Basic { users } => {
+            if valid_user(users, headers) {
+                Ok(())
+            } else {
+                Err(unauthorized(format!("Basic realm=\"{SERVICE}\"")))
+            }
+        }
+        AuthMode::Token { .. } => {
+            if let Some(token) = bearer_token(headers)
+                && shared.tokens.permits(token, target) == Some(true)
+            {
+                return Ok(());
+            }
+            // The realm must be reachable by the client, so it is built from the address the
+            // client used (Host header; HTTP/2 carries it in the URI), not from our bind address.
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .or_else(|| uri.authority().map(|a| a.as_str()))
+                .unwrap_or("127.0.0.1");
+            let mut challenge = format!("Bearer realm=\"http://{host}/token\",service=\"{SERVICE}\"");
+            if let Some((name, access)) = target {
+                challenge.push_str(&format!(",scope=\"repository:{name}:{}\"", access.scope_actions()));
+            }
+            Err(unauthorized(challenge))
+        }
+    }
+}
+
+/// Parses `repository:<name>:<actions>` scopes; other resource types are ignored.
+fn parse_scopes<'a>(scopes: impl Iterator<Item = &'a str>) -> HashMap<String, HashSet<String>> {
+    let mut repos: HashMap<String, HashSet<String>> = HashMap::new();
+    for scope in scopes {
+        let Some((kind, rest)) = scope.split_once(':') else {
+            continue;
+        };
+        let Some((name, actions)) = rest.rsplit_once(':') else {
+            continue;
+        };
+        if kind != "repository" || name.is_empty() {
+            continue;
+        }
+        let entry = repos.entry(name.to_string()).or_default();
+        entry.extend(
+            actions
+                .split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_string),
+        );
+    }
+    repos
+}
+
+/// `GET /token?service=…&scope=…`: issues a token for exactly the requested scopes to a
+/// caller with valid Basic credentials.
+pub async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let AuthMode::Token { users } = &shared.config.auth else {
+        return OciError::new(
+            StatusCode::NOT_FOUND,
+            "UNSUPPORTED",
+            "token endpoint is only served in token mode",
+        )
+        .into_response();
+    };
+    if !valid_user(users, &headers) {
+        return OciError::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "invalid or missing credentials",
+        )
+        .into_response();
+    }
+    let params = parse_query(query.as_deref().unwrap_or(""));
+    // A scope parameter may repeat and may itself hold several space-separated scopes.
+    let scopes = params
+        .iter()
+        .filter(|p| p.key == "scope")
+        .flat_map(|p| p.value.split_whitespace());
+    let token = shared.tokens.issue(parse_scopes(scopes));
+    let body = serde_json::json!({ "token": token, "access_token": token, "expires_in": TOKEN_TTL.as_secs() });
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_and_access() {
+        let repos = parse_scopes(
+            [
+                "repository:a/b:pull",
+                "repository:a/b:push",
+                "registry:catalog:*",
+                "repository:c:delete",
+            ]
+            .into_iter(),
+        );
+        assert_eq!(repos.len(), 2);
+        assert!(Access::Push.allowed_by(&repos["a/b"]));
+        assert!(Access::Delete.allowed_by(&repos["a/b"]));
+        assert!(!Access::Pull.allowed_by(&repos["c"]));
+        assert!(Access::Delete.allowed_by(&repos["c"]));
+        let star: HashSet<String> = ["*".to_string()].into();
+        assert!(Access::Push.allowed_by(&star));
+    }
+
+    #[test]
+    fn basic_header() {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic dTpwOng="));
+        assert_eq!(basic_credentials(&h), Some(("u".into(), "p:x".into())));
+    }
+}

@@ -1,0 +1,191 @@
+//! Configuration of the embedded registry: which API generation it imitates ([`Mode`]), how it
+//! authenticates ([`AuthMode`]), its paging and size limits, and the [`Faults`] switches.
+//!
+//! Each fault breaks exactly one rule of distribution-spec 1.1 so that the conformance harness
+//! can prove that the check guarding that rule actually fails when the rule is broken. The
+//! field name of a fault is its public name (CLI flags, config files and reports use it).
+
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+
+/// Which registry generation the embedded registry imitates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// distribution-spec 1.1: referrers API and `OCI-Subject` on pushes.
+    #[default]
+    Full,
+    /// A pre-1.1 registry (distribution 2.8): no referrers route, no `OCI-Subject`, so
+    /// clients must fall back to the referrers tag schema.
+    Legacy,
+}
+
+impl FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Mode, String> {
+        match s {
+            "full" => Ok(Mode::Full),
+            "legacy" => Ok(Mode::Legacy),
+            other => Err(format!("unknown mode '{other}' (expected 'full' or 'legacy')")),
+        }
+    }
+}
+
+/// How `/v2/` requests are authenticated. Users are `(username, password)` pairs.
+#[derive(Clone, Debug, Default)]
+pub enum AuthMode {
+    /// Everything is open.
+    #[default]
+    None,
+    /// Every `/v2` request needs `Authorization: Basic`.
+    Basic { users: Vec<(String, String)> },
+    /// Every `/v2` request needs a bearer token from `GET /token` (obtained with Basic
+    /// credentials) whose scope covers the request.
+    Token { users: Vec<(String, String)> },
+}
+
+/// Declares the boolean faults once, so the struct fields, [`Faults::NAMES`] and
+/// [`Faults::set`] can never drift apart.
+macro_rules! faults {
+    ($( $name:ident => $desc:literal, )*) => {
+        /// Deliberate deviations from the spec, all off by default. Each switch changes
+        /// exactly one behaviour; `referrers_lag_ms` is the only numeric one.
+        #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+        // Unknown names are refused so a misspelled fault cannot silently stay off.
+        #[serde(default, deny_unknown_fields)]
+        pub struct Faults {
+            $(
+                #[doc = $desc]
+                pub $name: bool,
+            )*
+            /// A referrer is not listed until this many milliseconds after its push (0 = off);
+            /// breaks read-after-write consistency of the referrers list.
+            pub referrers_lag_ms: u64,
+        }
+
+        impl Faults {
+            /// `(name, description)` of every boolean fault, in declaration order.
+            pub const NAMES: &'static [(&'static str, &'static str)] = &[
+                $( (stringify!($name), $desc), )*
+            ];
+
+            /// Switches the boolean fault `name` on.
+            pub fn set(&mut self, name: &str) -> Result<(), String> {
+                match name {
+                    $( stringify!($name) => self.$name = true, )*
+                    other => return Err(format!("unknown fault '{other}'")),
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+faults! {
+    // B: pushing manifests with a subject, and which referrers get listed.
+    omit_oci_subject => "no OCI-Subject header on a push with subject (breaks: registry acknowledges subject)",
+    oci_subject_true => "OCI-Subject header is the literal 'true' instead of the subject digest (breaks: OCI-Subject value)",
+    reject_missing_subject => "a push whose subject is not in the repository is rejected with MANIFEST_BLOB_UNKNOWN (breaks: referrers may be pushed before their subject)",
+    forget_early_referrers => "referrers pushed before their subject existed are never listed (breaks: push order independence)",
+    ignore_index_subject => "index manifests with a subject are never listed (breaks: indexes as referrers)",
+    subject_media_type_allowlist => "a push whose subject.mediaType is not an image manifest is rejected with MANIFEST_INVALID (breaks: subjects of any manifest type)",
+    drop_sha512_referrers => "referrers whose subject digest is sha512 are accepted but never listed (breaks: non-sha256 subjects)",
+    include_transitive_referrers => "lists also contain referrers of referrers, recursively (breaks: only direct referrers are listed)",
+    duplicate_on_repush => "re-pushing identical manifest bytes adds a second list entry (breaks: no duplicate descriptors)",
+    drop_mismatched_subject => "referrers whose subject.size differs from the stored subject's size are not listed (breaks: list by digest only)",
+    referrers_ignore_repo => "lists include matching referrers from every repository (breaks: referrers are scoped to the repository)",
+    // C: the referrers response itself.
+    unknown_subject_404 => "an empty referrers list is answered 404 MANIFEST_UNKNOWN (breaks: empty list is 200)",
+    referrers_null_list => "an empty list is serialized as \"manifests\":null (breaks: empty manifests array)",
+    drop_last_referrer => "the newest referrer of each list is omitted (breaks: list completeness)",
+    duplicate_entries => "every list entry appears twice (breaks: no duplicate descriptors)",
+    artifact_type_from_config => "descriptor artifactType is always config.mediaType when there is a config (breaks: manifest artifactType wins)",
+    omit_config_artifact_type => "no fallback to config.mediaType; artifactType omitted when the manifest has none (breaks: config mediaType fallback)",
+    index_artifact_type_empty => "index referrers without artifactType get \"artifactType\":\"\" (breaks: artifactType omitted for indexes)",
+    drop_annotations => "descriptor annotations are omitted (breaks: annotations copied to descriptors)",
+    referrers_content_type_json => "referrers Content-Type is application/json (breaks: image index Content-Type)",
+    invalid_digest_404 => "an invalid digest is answered 404 MANIFEST_UNKNOWN (breaks: 400 for invalid digest syntax)",
+    unknown_algorithm_404 => "a well-formed digest with an unsupported algorithm is answered 404 (breaks: 400 for unsupported algorithms)",
+    unknown_repo_plain_404 => "referrers in a repository that does not exist get a text/plain 404 (breaks: referrers API never 404s)",
+    referrers_require_push_scope => "token mode: referrers GET needs push scope, a pull-only token gets 401 (breaks: referrers readable with pull)",
+    descriptor_missing_media_type => "referrer descriptors lack mediaType (breaks: descriptor required fields)",
+    // D: artifactType filtering.
+    filter_inverted => "the artifactType filter returns the entries that do NOT match (breaks: filter semantics)",
+    omit_filters_header => "filter applied but no OCI-Filters-Applied header (breaks: filter announcement)",
+    filter_ignores_config_type => "the filter compares only the manifest's own artifactType, not the config-derived one (breaks: filter on effective artifactType)",
+    no_query_percent_decode => "the filter value is compared without percent-decoding (breaks: query decoding, e.g. %2B)",
+    empty_filter_500 => "an empty or repeated artifactType parameter is answered 500 (breaks: robustness of filter parsing)",
+    filters_header_wrong_value => "OCI-Filters-Applied is 'mediaType' instead of 'artifactType' (breaks: filter header value)",
+    link_drops_filter => "the next Link omits the artifactType parameter (breaks: filter kept across pages)",
+    // E: pagination.
+    omit_link => "pages are truncated but no Link header is sent (breaks: Link when more results remain)",
+    page_duplicates => "each page after the first repeats the last entry of the previous page (breaks: no duplicates across pages)",
+    link_malformed => "the Link value lacks the <...> brackets (breaks: RFC 5988 Link syntax)",
+    later_pages_bad_content_type => "pages after the first are served as application/json (breaks: image index Content-Type on every page)",
+    link_on_last_page => "the last page carries a Link to itself (breaks: last page has no Link)",
+    unstable_cursor => "newest-first order with a numeric ?offset= cursor, so inserts shift entries between pages (breaks: stable pagination)",
+}
+
+impl Faults {
+    /// Faults with every named boolean switched on; unknown names are an error.
+    pub fn from_names<S: AsRef<str>>(names: &[S]) -> Result<Faults, String> {
+        let mut faults = Faults::default();
+        for name in names {
+            faults.set(name.as_ref())?;
+        }
+        Ok(faults)
+    }
+}
+
+/// Everything the embedded registry needs to know before it starts.
+#[derive(Clone, Debug)]
+pub struct RegistryConfig {
+    pub mode: Mode,
+    pub auth: AuthMode,
+    /// Maximum referrers per page.
+    pub page_size: usize,
+    /// Maximum serialized size of a referrers page (a page always holds at least one entry).
+    pub page_bytes: usize,
+    /// Manifests above this size are refused with 413.
+    pub max_manifest_bytes: usize,
+    pub faults: Faults,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            mode: Mode::Full,
+            auth: AuthMode::None,
+            page_size: 256,
+            page_bytes: 4 * 1024 * 1024,
+            max_manifest_bytes: 8 * 1024 * 1024,
+            faults: Faults::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_set_agree() {
+        assert_eq!(Faults::NAMES.len(), 38);
+        for (name, desc) in Faults::NAMES {
+            assert!(!desc.is_empty());
+            let f = Faults::from_names(&[*name]).unwrap();
+            assert_ne!(f, Faults::default(), "{name} did not switch anything");
+        }
+        assert_eq!(Faults::default().set("nope"), Err("unknown fault 'nope'".to_string()));
+        assert_eq!("legacy".parse::<Mode>(), Ok(Mode::Legacy));
+        assert!("Full".parse::<Mode>().is_err());
+    }
+
+    #[test]
+    fn faults_deserialize_partially() {
+        let f: Faults = serde_json::from_str(r#"{"omit_link":true,"referrers_lag_ms":5}"#).unwrap();
+        assert!(f.omit_link && f.referrers_lag_ms == 5 && !f.page_duplicates);
+        assert!(serde_json::from_str::<Faults>(r#"{"omit_lnk":true}"#).is_err());
+    }
+}

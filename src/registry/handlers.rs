@@ -1,0 +1,1286 @@
+//! Request semantics of the embedded registry: path parsing and validation, the OCI error
+//! body, blob uploads, manifests, tags and the referrers API — including every fault switch
+//! (each one is applied at exactly one place, next to the rule it breaks).
+//!
+//! All `/v2/<name>/…` requests arrive at [`dispatch`], which parses the path by its last
+//! structural suffix, validates the repository name, authenticates (see `auth`) and then
+//! calls a synchronous handler that works on the locked store.
+
+use super::auth::{self, Access, Tokens};
+use super::config::{Faults, Mode, RegistryConfig};
+use super::store::{IMAGE_INDEX, IMAGE_MANIFEST, ManifestRecord, PutOutcome, Repo, State as StoreState, Store};
+use crate::oci::Digest;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header, response::Builder};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Everything a request handler can reach.
+#[derive(Debug)]
+pub struct Shared {
+    pub config: RegistryConfig,
+    pub store: Store,
+    pub tokens: Tokens,
+}
+
+impl Shared {
+    pub fn new(config: RegistryConfig) -> Shared {
+        Shared {
+            config,
+            store: Store::new(),
+            tokens: Tokens::default(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/// An OCI error response: `{"errors":[{"code","message","detail"}]}` as `application/json`.
+#[derive(Debug, Clone)]
+pub struct OciError {
+    status: StatusCode,
+    errors: Vec<(&'static str, String, Value)>,
+}
+
+impl OciError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> OciError {
+        OciError {
+            status,
+            errors: vec![(code, message.into(), Value::Null)],
+        }
+    }
+
+    /// Sets the detail of the most recently added error.
+    pub fn detail(mut self, detail: Value) -> OciError {
+        if let Some(last) = self.errors.last_mut() {
+            last.2 = detail;
+        }
+        self
+    }
+
+    /// Adds another error to the same response.
+    pub fn and(mut self, code: &'static str, message: impl Into<String>, detail: Value) -> OciError {
+        self.errors.push((code, message.into(), detail));
+        self
+    }
+}
+
+impl IntoResponse for OciError {
+    fn into_response(self) -> Response {
+        let errors: Vec<Value> = self
+            .errors
+            .into_iter()
+            .map(|(code, message, detail)| json!({ "code": code, "message": message, "detail": detail }))
+            .collect();
+        let body = json!({ "errors": errors }).to_string();
+        (self.status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    }
+}
+
+fn err(status: StatusCode, code: &'static str, message: impl Into<String>) -> Response {
+    OciError::new(status, code, message).into_response()
+}
+
+/// Go's `http.NotFound`, which is what distribution 2.8 answers for routes it does not have.
+fn plain_404() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "404 page not found\n",
+    )
+        .into_response()
+}
+
+fn reply(status: StatusCode) -> Builder {
+    Response::builder().status(status)
+}
+
+fn finish(builder: Builder, body: impl Into<Body>) -> Response {
+    builder.body(body.into()).unwrap_or_else(|e| {
+        err(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "UNSUPPORTED",
+            format!("cannot build response: {e}"),
+        )
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names, references, queries
+
+/// Repository name grammar of the distribution spec:
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.split('/').all(valid_name_component)
+}
+
+fn valid_name_component(c: &str) -> bool {
+    let b = c.as_bytes();
+    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    let mut i = 0;
+    loop {
+        // An alphanumeric run is required at the start and after every separator.
+        let start = i;
+        while i < b.len() && alnum(b[i]) {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+        if i == b.len() {
+            return true;
+        }
+        match b[i] {
+            b'.' => i += 1,
+            b'_' => i += if b.get(i + 1) == Some(&b'_') { 2 } else { 1 },
+            b'-' => {
+                while i < b.len() && b[i] == b'-' {
+                    i += 1;
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// Tag grammar: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
+pub fn valid_tag(tag: &str) -> bool {
+    let b = tag.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b[1..]
+            .iter()
+            .all(|&x| x.is_ascii_alphanumeric() || matches!(x, b'.' | b'_' | b'-'))
+}
+
+/// One `key=value` pair of a query string.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryParam {
+    pub key: String,
+    /// Decoded like Go's `url.ParseQuery`: `%XX` and `+` as space.
+    pub value: String,
+    /// Exactly as it appeared in the URL.
+    pub raw: String,
+}
+
+pub fn parse_query(query: &str) -> Vec<QueryParam> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            QueryParam {
+                key: pct_decode(k, true),
+                value: pct_decode(v, true),
+                raw: v.to_string(),
+            }
+        })
+        .collect()
+}
+
+fn param<'a>(params: &'a [QueryParam], key: &str) -> Option<&'a str> {
+    params.iter().find(|p| p.key == key).map(|p| p.value.as_str())
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Percent-decodes `s`; `plus_as_space` for query strings. Malformed escapes stay literal.
+pub fn pct_decode(s: &str, plus_as_space: bool) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => match (hex_val(b[i + 1]), hex_val(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' if plus_as_space => out.push(b' '),
+            x => out.push(x),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+pub fn pct_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routing
+
+/// A parsed `/v2/<rest>` path.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Route {
+    Manifest { name: String, reference: String },
+    UploadStart { name: String },
+    Upload { name: String, uuid: String },
+    Blob { name: String, digest: String },
+    Tags { name: String },
+    Referrers { name: String, digest: String },
+}
+
+impl Route {
+    fn name(&self) -> &str {
+        match self {
+            Route::Manifest { name, .. }
+            | Route::UploadStart { name }
+            | Route::Upload { name, .. }
+            | Route::Blob { name, .. }
+            | Route::Tags { name }
+            | Route::Referrers { name, .. } => name,
+        }
+    }
+
+    fn allowed_methods(&self) -> &'static [Method] {
+        match self {
+            Route::Manifest { .. } => &[Method::GET, Method::HEAD, Method::PUT, Method::DELETE],
+            Route::UploadStart { .. } => &[Method::POST],
+            Route::Upload { .. } => &[Method::GET, Method::PATCH, Method::PUT, Method::DELETE],
+            Route::Blob { .. } => &[Method::GET, Method::HEAD, Method::DELETE],
+            Route::Tags { .. } | Route::Referrers { .. } => &[Method::GET, Method::HEAD],
+        }
+    }
+}
+
+/// Parses the part of the path after `/v2/` by its last structural suffix, so a repository
+/// name may itself contain words like `manifests` or `blobs`.
+pub fn parse_route(rest: &str) -> Option<Route> {
+    let (body, trailing_slash) = match rest.strip_suffix('/') {
+        Some(b) => (b, true),
+        None => (rest, false),
+    };
+    // Decode per segment so an encoded slash cannot change the structure.
+    let segs: Vec<String> = body.split('/').map(|s| pct_decode(s, false)).collect();
+    let n = segs.len();
+    if n < 3 {
+        return None;
+    }
+    let name = |k: usize| segs[..n - k].join("/");
+    let (a, b) = (segs[n - 2].as_str(), segs[n - 1].clone());
+    if a == "blobs" && b == "uploads" {
+        return Some(Route::UploadStart { name: name(2) });
+    }
+    if trailing_slash {
+        return None;
+    }
+    if n >= 4 && segs[n - 3] == "blobs" && a == "uploads" {
+        return Some(Route::Upload { name: name(3), uuid: b });
+    }
+    match a {
+        "tags" if b == "list" => Some(Route::Tags { name: name(2) }),
+        "manifests" => Some(Route::Manifest {
+            name: name(2),
+            reference: b,
+        }),
+        "blobs" => Some(Route::Blob {
+            name: name(2),
+            digest: b,
+        }),
+        "referrers" => Some(Route::Referrers {
+            name: name(2),
+            digest: b,
+        }),
+        _ => None,
+    }
+}
+
+fn with_api_version(mut resp: Response) -> Response {
+    resp.headers_mut().insert(
+        "docker-distribution-api-version",
+        header::HeaderValue::from_static("registry/2.0"),
+    );
+    resp
+}
+
+/// `GET /v2/`: the API version check (and the place clients first meet a challenge).
+pub async fn base(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap) -> Response {
+    if let Err(resp) = auth::check(&shared, &headers, &uri, None) {
+        return with_api_version(resp);
+    }
+    with_api_version((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "{}").into_response())
+}
+
+/// Anything outside `/v2` and `/token`.
+pub async fn not_found() -> Response {
+    err(StatusCode::NOT_FOUND, "UNSUPPORTED", "no such endpoint")
+}
+
+/// Every other `/v2/…` request.
+pub async fn dispatch(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let rest = uri.path().strip_prefix("/v2/").unwrap_or("");
+    let Some(route) = parse_route(rest) else {
+        return with_api_version(err(StatusCode::NOT_FOUND, "UNSUPPORTED", "no such endpoint"));
+    };
+    // A pre-1.1 registry has no referrers route at all, so not even auth runs.
+    if matches!(route, Route::Referrers { .. }) && shared.config.mode == Mode::Legacy {
+        return plain_404();
+    }
+    if !valid_name(route.name()) {
+        let e = OciError::new(StatusCode::BAD_REQUEST, "NAME_INVALID", "invalid repository name")
+            .detail(json!({ "name": route.name() }));
+        return with_api_version(e.into_response());
+    }
+    if !route.allowed_methods().contains(&method) {
+        let allow: Vec<&str> = route.allowed_methods().iter().map(Method::as_str).collect();
+        let mut resp = err(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed");
+        if let Ok(v) = header::HeaderValue::from_str(&allow.join(", ")) {
+            resp.headers_mut().insert(header::ALLOW, v);
+        }
+        return with_api_version(resp);
+    }
+    let mut access = match method {
+        Method::GET | Method::HEAD => Access::Pull,
+        Method::DELETE => Access::Delete,
+        _ => Access::Push,
+    };
+    if shared.config.faults.referrers_require_push_scope && matches!(route, Route::Referrers { .. }) {
+        access = Access::Push;
+    }
+    if let Err(resp) = auth::check(&shared, &headers, &uri, Some((route.name(), access))) {
+        return with_api_version(resp);
+    }
+    let query = uri.query().unwrap_or("");
+    let resp = match (&route, &method) {
+        (Route::UploadStart { name }, _) => start_upload(&shared, name, query, body),
+        (Route::Upload { name, uuid }, &Method::PATCH) => patch_upload(&shared, name, uuid, &headers, body),
+        (Route::Upload { name, uuid }, &Method::PUT) => put_upload(&shared, name, uuid, query, &headers, body),
+        (Route::Upload { name, uuid }, &Method::DELETE) => delete_upload(&shared, name, uuid),
+        (Route::Upload { name, uuid }, _) => upload_status(&shared, name, uuid),
+        (Route::Blob { name, digest }, &Method::DELETE) => delete_blob(&shared, name, digest),
+        (Route::Blob { name, digest }, _) => get_blob(&shared, name, digest),
+        (Route::Manifest { name, reference }, &Method::PUT) => put_manifest(&shared, name, reference, &headers, body),
+        (Route::Manifest { name, reference }, &Method::DELETE) => delete_manifest(&shared, name, reference),
+        (Route::Manifest { name, reference }, _) => get_manifest(&shared, name, reference),
+        (Route::Tags { name }, _) => list_tags(&shared, name, query),
+        (Route::Referrers { name, digest }, _) => referrers(&shared, name, digest, uri.path(), query),
+    };
+    with_api_version(resp)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blobs and uploads
+
+fn blob_location(name: &str, digest: &Digest) -> String {
+    format!("/v2/{name}/blobs/{digest}")
+}
+
+fn upload_location(name: &str, uuid: &str) -> String {
+    format!("/v2/{name}/blobs/uploads/{uuid}")
+}
+
+/// `Range: 0-<last byte>`; an empty upload reports `0-0` as distribution does.
+fn range_value(len: usize) -> String {
+    format!("0-{}", len.saturating_sub(1))
+}
+
+/// Parses a digest supplied by the client and insists we can compute it.
+fn client_digest(s: Option<&str>) -> Result<Digest, Response> {
+    let s = s.ok_or_else(|| err(StatusCode::BAD_REQUEST, "DIGEST_INVALID", "missing digest parameter"))?;
+    let d = Digest::parse(s).map_err(|e| {
+        OciError::new(StatusCode::BAD_REQUEST, "DIGEST_INVALID", "invalid digest")
+            .detail(json!(e.to_string()))
+            .into_response()
+    })?;
+    if !d.is_supported() {
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "DIGEST_INVALID",
+            "unsupported digest algorithm",
+        ));
+    }
+    Ok(d)
+}
+
+fn blob_created(name: &str, digest: &Digest) -> Response {
+    finish(
+        reply(StatusCode::CREATED)
+            .header(header::LOCATION, blob_location(name, digest))
+            .header("Docker-Content-Digest", digest.to_string()),
+        Body::empty(),
+    )
+}
+
+fn digest_mismatch(expected: &Digest) -> Response {
+    OciError::new(
+        StatusCode::BAD_REQUEST,
+        "DIGEST_INVALID",
+        "provided digest did not match uploaded content",
+    )
+    .detail(json!({ "digest": expected.to_string() }))
+    .into_response()
+}
+
+fn start_upload(shared: &Shared, name: &str, query: &str, body: Bytes) -> Response {
+    let params = parse_query(query);
+    if let Some(mount) = param(&params, "mount") {
+        let digest = match client_digest(Some(mount)) {
+            Ok(d) => d,
+            Err(resp) => return resp,
+        };
+        let mut st = shared.store.lock();
+        // Without `from` we may mount from anywhere (the spec allows it).
+        let found = match param(&params, "from") {
+            Some(from) => st.repo(from).and_then(|r| r.blobs.get(&digest)).cloned(),
+            None => st.repos.values().find_map(|r| r.blobs.get(&digest)).cloned(),
+        };
+        if let Some(bytes) = found {
+            st.repo_or_create(name).blobs.insert(digest.clone(), bytes);
+            return blob_created(name, &digest);
+        }
+        // Not mountable: fall through to an ordinary upload session (202).
+    } else if let Some(d) = param(&params, "digest") {
+        let digest = match client_digest(Some(d)) {
+            Ok(d) => d,
+            Err(resp) => return resp,
+        };
+        if !digest.verify(&body) {
+            return digest_mismatch(&digest);
+        }
+        shared
+            .store
+            .lock()
+            .repo_or_create(name)
+            .blobs
+            .insert(digest.clone(), body);
+        return blob_created(name, &digest);
+    }
+    let uuid = shared.store.fresh_id(32);
+    shared
+        .store
+        .lock()
+        .repo_or_create(name)
+        .uploads
+        .insert(uuid.clone(), Vec::new());
+    finish(
+        reply(StatusCode::ACCEPTED)
+            .header(header::LOCATION, upload_location(name, &uuid))
+            .header(header::RANGE, "0-0")
+            .header("Docker-Upload-UUID", uuid),
+        Body::empty(),
+    )
+}
+
+fn unknown_upload(uuid: &str) -> Response {
+    OciError::new(
+        StatusCode::NOT_FOUND,
+        "BLOB_UPLOAD_UNKNOWN",
+        "blob upload unknown to registry",
+    )
+    .detail(json!({ "uuid": uuid }))
+    .into_response()
+}
+
+fn upload_progress(status: StatusCode, name: &str, uuid: &str, len: usize) -> Builder {
+    reply(status)
+        .header(header::LOCATION, upload_location(name, uuid))
+        .header(header::RANGE, range_value(len))
+        .header("Docker-Upload-UUID", uuid)
+}
+
+/// Start offset of a `Content-Range: <start>-<end>` header (a `bytes` unit is tolerated).
+fn content_range_start(headers: &HeaderMap) -> Option<Result<usize, ()>> {
+    let v = headers.get(header::CONTENT_RANGE)?;
+    let s = v.to_str().map_err(|_| ()).map(str::trim);
+    Some(s.and_then(|s| {
+        let s = s
+            .strip_prefix("bytes")
+            .map(|r| r.trim_start_matches([' ', '=']))
+            .unwrap_or(s);
+        let (a, b) = s.split_once('-').ok_or(())?;
+        let a: usize = a.trim().parse().map_err(|_| ())?;
+        let _: usize = b.trim().split('/').next().unwrap_or("").parse().map_err(|_| ())?;
+        Ok(a)
+    }))
+}
+
+/// Checks the chunk's start against the bytes received so far (416 when out of order).
+fn check_chunk_start(headers: &HeaderMap, name: &str, uuid: &str, len: usize) -> Result<(), Response> {
+    match content_range_start(headers) {
+        None => Ok(()),
+        Some(Err(())) => Err(err(
+            StatusCode::BAD_REQUEST,
+            "BLOB_UPLOAD_INVALID",
+            "invalid content-range",
+        )),
+        Some(Ok(start)) if start == len => Ok(()),
+        Some(Ok(start)) => {
+            let e = OciError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "BLOB_UPLOAD_INVALID",
+                "chunk out of order",
+            )
+            .detail(json!({ "expected_start": len, "got_start": start }));
+            let mut resp = e.into_response();
+            let progress = upload_progress(StatusCode::RANGE_NOT_SATISFIABLE, name, uuid, len);
+            if let Some(h) = progress.headers_ref() {
+                for (k, v) in h {
+                    resp.headers_mut().insert(k, v.clone());
+                }
+            }
+            Err(resp)
+        }
+    }
+}
+
+fn patch_upload(shared: &Shared, name: &str, uuid: &str, headers: &HeaderMap, body: Bytes) -> Response {
+    let mut st = shared.store.lock();
+    let Some(upload) = st.repo_mut(name).and_then(|r| r.uploads.get_mut(uuid)) else {
+        return unknown_upload(uuid);
+    };
+    if let Err(resp) = check_chunk_start(headers, name, uuid, upload.len()) {
+        return resp;
+    }
+    upload.extend_from_slice(&body);
+    finish(
+        upload_progress(StatusCode::ACCEPTED, name, uuid, upload.len()),
+        Body::empty(),
+    )
+}
+
+fn put_upload(shared: &Shared, name: &str, uuid: &str, query: &str, headers: &HeaderMap, body: Bytes) -> Response {
+    let params = parse_query(query);
+    let mut st = shared.store.lock();
+    let Some(repo) = st.repo_mut(name) else {
+        return unknown_upload(uuid);
+    };
+    let Some(upload) = repo.uploads.get_mut(uuid) else {
+        return unknown_upload(uuid);
+    };
+    let digest = match client_digest(param(&params, "digest")) {
+        Ok(d) => d,
+        Err(resp) => return resp,
+    };
+    if !body.is_empty()
+        && let Err(resp) = check_chunk_start(headers, name, uuid, upload.len())
+    {
+        return resp;
+    }
+    let before = upload.len();
+    upload.extend_from_slice(&body);
+    if !digest.verify(upload) {
+        // Keep the session as it was so the client can still fix its last chunk.
+        upload.truncate(before);
+        return digest_mismatch(&digest);
+    }
+    let data = repo.uploads.remove(uuid).unwrap_or_default();
+    repo.blobs.insert(digest.clone(), Bytes::from(data));
+    blob_created(name, &digest)
+}
+
+fn upload_status(shared: &Shared, name: &str, uuid: &str) -> Response {
+    let st = shared.store.lock();
+    match st.repo(name).and_then(|r| r.uploads.get(uuid)) {
+        Some(upload) => finish(
+            upload_progress(StatusCode::NO_CONTENT, name, uuid, upload.len()),
+            Body::empty(),
+        ),
+        None => unknown_upload(uuid),
+    }
+}
+
+fn delete_upload(shared: &Shared, name: &str, uuid: &str) -> Response {
+    let mut st = shared.store.lock();
+    match st.repo_mut(name).and_then(|r| r.uploads.remove(uuid)) {
+        Some(_) => finish(reply(StatusCode::NO_CONTENT), Body::empty()),
+        None => unknown_upload(uuid),
+    }
+}
+
+fn parse_path_digest(s: &str) -> Result<Digest, Response> {
+    Digest::parse(s).map_err(|e| {
+        OciError::new(StatusCode::BAD_REQUEST, "DIGEST_INVALID", "invalid digest")
+            .detail(json!(e.to_string()))
+            .into_response()
+    })
+}
+
+fn unknown_blob(digest: &Digest) -> Response {
+    OciError::new(StatusCode::NOT_FOUND, "BLOB_UNKNOWN", "blob unknown to registry")
+        .detail(json!({ "digest": digest.to_string() }))
+        .into_response()
+}
+
+/// GET and HEAD (axum drops the body of HEAD responses after setting Content-Length).
+fn get_blob(shared: &Shared, name: &str, digest: &str) -> Response {
+    let digest = match parse_path_digest(digest) {
+        Ok(d) => d,
+        Err(resp) => return resp,
+    };
+    let st = shared.store.lock();
+    match st.repo(name).and_then(|r| r.blobs.get(&digest)) {
+        Some(bytes) => finish(
+            reply(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "application/octet-stream")
+                .header("Docker-Content-Digest", digest.to_string()),
+            bytes.clone(),
+        ),
+        None => unknown_blob(&digest),
+    }
+}
+
+fn delete_blob(shared: &Shared, name: &str, digest: &str) -> Response {
+    let digest = match parse_path_digest(digest) {
+        Ok(d) => d,
+        Err(resp) => return resp,
+    };
+    let mut st = shared.store.lock();
+    match st.repo_mut(name).and_then(|r| r.blobs.remove(&digest)) {
+        Some(_) => finish(reply(StatusCode::ACCEPTED), Body::empty()),
+        None => unknown_blob(&digest),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Manifests and tags
+
+fn unknown_name(name: &str) -> Response {
+    OciError::new(
+        StatusCode::NOT_FOUND,
+        "NAME_UNKNOWN",
+        "repository name not known to registry",
+    )
+    .detail(json!({ "name": name }))
+    .into_response()
+}
+
+fn unknown_manifest(reference: &str) -> Response {
+    OciError::new(
+        StatusCode::NOT_FOUND,
+        "MANIFEST_UNKNOWN",
+        "manifest unknown to registry",
+    )
+    .detail(json!({ "reference": reference }))
+    .into_response()
+}
+
+fn put_manifest(shared: &Shared, name: &str, reference: &str, headers: &HeaderMap, body: Bytes) -> Response {
+    let config = &shared.config;
+    let faults = &config.faults;
+    let ref_digest = Digest::parse(reference).ok();
+    if ref_digest.is_none() && !valid_tag(reference) {
+        return OciError::new(
+            StatusCode::BAD_REQUEST,
+            "MANIFEST_INVALID",
+            "reference is neither a tag nor a digest",
+        )
+        .detail(json!({ "reference": reference }))
+        .into_response();
+    }
+    if body.len() > config.max_manifest_bytes {
+        return OciError::new(StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID", "manifest too large")
+            .detail(json!({ "size": body.len(), "limit": config.max_manifest_bytes }))
+            .into_response();
+    }
+    // A push by digest is hashed with the digest's algorithm, so sha512 manifests work.
+    let digest = match &ref_digest {
+        Some(d) => {
+            let Some(alg) = d.known_algorithm() else {
+                return err(
+                    StatusCode::BAD_REQUEST,
+                    "DIGEST_INVALID",
+                    "unsupported digest algorithm",
+                );
+            };
+            let computed = Digest::of(alg, &body);
+            if computed != *d {
+                return OciError::new(
+                    StatusCode::BAD_REQUEST,
+                    "DIGEST_INVALID",
+                    "manifest digest does not match reference",
+                )
+                .detail(json!({ "computed": computed.to_string() }))
+                .into_response();
+            }
+            computed
+        }
+        None => Digest::sha256(&body),
+    };
+    let raw_content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .unwrap_or("");
+    // The spec tells registries to ignore Content-Type parameters when interpreting it.
+    let bare_content_type = raw_content_type.split(';').next().unwrap_or("").trim();
+    let facts = match super::store::ManifestFacts::parse(&body, bare_content_type) {
+        Ok(f) => f,
+        Err(e) => return err(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", e.to_string()),
+    };
+    if faults.subject_media_type_allowlist
+        && let Some(subject) = &facts.subject
+        && subject.media_type.as_deref() != Some(IMAGE_MANIFEST)
+    {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "MANIFEST_INVALID",
+            "subject media type not allowed",
+        );
+    }
+
+    let mut st = shared.store.lock();
+    let repo = st.repo(name);
+    if faults.reject_missing_subject
+        && let Some(subject) = &facts.subject
+        && !repo.is_some_and(|r| r.manifests.contains_key(&subject.digest))
+    {
+        return OciError::new(
+            StatusCode::BAD_REQUEST,
+            "MANIFEST_BLOB_UNKNOWN",
+            "subject manifest unknown to registry",
+        )
+        .detail(json!({ "digest": subject.digest.to_string() }))
+        .into_response();
+    }
+    // Image manifests must reference blobs of this repository; index children are not
+    // checked, so referrer indexes may point at manifests pushed later.
+    let missing: Vec<&Digest> = facts
+        .blobs
+        .iter()
+        .filter(|d| !repo.is_some_and(|r| r.blobs.contains_key(*d)))
+        .collect();
+    if let Some((first, others)) = missing.split_first() {
+        let detail = |d: &Digest| json!({ "digest": d.to_string() });
+        let mut e = OciError::new(
+            StatusCode::BAD_REQUEST,
+            "MANIFEST_BLOB_UNKNOWN",
+            "blob unknown to registry",
+        )
+        .detail(detail(first));
+        for d in others {
+            e = e.and("MANIFEST_BLOB_UNKNOWN", "blob unknown to registry", detail(d));
+        }
+        return e.into_response();
+    }
+
+    let subject_header = facts.subject.as_ref().map(|s| s.digest.to_string());
+    let stored_content_type = if raw_content_type.is_empty() {
+        facts.media_type.clone()
+    } else {
+        raw_content_type.to_string()
+    };
+    let tag = ref_digest.is_none().then(|| reference.to_string());
+    let outcome = st.put_manifest(
+        name,
+        digest.clone(),
+        body,
+        stored_content_type,
+        facts,
+        tag,
+        faults.duplicate_on_repush,
+    );
+    drop(st);
+    tracing::debug!(%name, %digest, repushed = (outcome == PutOutcome::Repushed), "manifest pushed");
+
+    let mut resp = reply(StatusCode::CREATED)
+        .header(header::LOCATION, format!("/v2/{name}/manifests/{digest}"))
+        .header("Docker-Content-Digest", digest.to_string());
+    if let Some(subject) = subject_header
+        && config.mode == Mode::Full
+        && !faults.omit_oci_subject
+    {
+        let value = if faults.oci_subject_true {
+            "true".to_string()
+        } else {
+            subject
+        };
+        resp = resp.header("OCI-Subject", value);
+    }
+    finish(resp, Body::empty())
+}
+
+/// GET and HEAD.
+fn get_manifest(shared: &Shared, name: &str, reference: &str) -> Response {
+    let st = shared.store.lock();
+    let Some(repo) = st.repo(name) else {
+        return unknown_name(name);
+    };
+    match repo.resolve(reference) {
+        Some((digest, record)) => finish(
+            reply(StatusCode::OK)
+                .header(header::CONTENT_TYPE, record.content_type.as_str())
+                .header("Docker-Content-Digest", digest.to_string()),
+            record.bytes.clone(),
+        ),
+        None => unknown_manifest(reference),
+    }
+}
+
+fn delete_manifest(shared: &Shared, name: &str, reference: &str) -> Response {
+    let mut st = shared.store.lock();
+    let Some(repo) = st.repo_mut(name) else {
+        return unknown_name(name);
+    };
+    let deleted = match Digest::parse(reference) {
+        // Deleting by digest removes the manifest, its tags and thus its referrers entries.
+        Ok(d) => repo.delete_manifest(&d),
+        Err(_) => repo.tags.remove(reference).is_some(),
+    };
+    if deleted {
+        finish(reply(StatusCode::ACCEPTED), Body::empty())
+    } else {
+        unknown_manifest(reference)
+    }
+}
+
+fn list_tags(shared: &Shared, name: &str, query: &str) -> Response {
+    let params = parse_query(query);
+    let n: Option<usize> = match param(&params, "n") {
+        None | Some("") => None,
+        Some(v) => match v.parse() {
+            Ok(n) => Some(n),
+            Err(_) => return err(StatusCode::BAD_REQUEST, "UNSUPPORTED", "invalid n parameter"),
+        },
+    };
+    let last = param(&params, "last");
+    let st = shared.store.lock();
+    let Some(repo) = st.repo(name) else {
+        return unknown_name(name);
+    };
+    let mut remaining = repo.tags.keys().filter(|t| last.is_none_or(|l| t.as_str() > l));
+    let limit = n.unwrap_or(usize::MAX);
+    let tags: Vec<&String> = remaining.by_ref().take(limit).collect();
+    let more = limit > 0 && remaining.next().is_some();
+    let body = json!({ "name": name, "tags": tags }).to_string();
+    let mut resp = reply(StatusCode::OK).header(header::CONTENT_TYPE, "application/json");
+    if more && let (Some(n), Some(last_tag)) = (n, tags.last()) {
+        resp = resp.header(
+            header::LINK,
+            format!(
+                "</v2/{name}/tags/list?n={n}&last={}>; rel=\"next\"",
+                pct_encode(last_tag)
+            ),
+        );
+    }
+    finish(resp, body)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Referrers
+
+const INDEX_PREFIX: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":"#;
+
+/// A referrer as listed: where it lives and under which sequence number.
+#[derive(Clone, Copy)]
+struct Listed<'a> {
+    seq: u64,
+    repo: &'a str,
+    digest: &'a Digest,
+    record: &'a ManifestRecord,
+}
+
+/// Whether a stored referrer shows up in lists at all (the B-group and lag faults).
+fn listable(record: &ManifestRecord, repo: &Repo, subject: &Digest, faults: &Faults, now: Instant) -> bool {
+    let facts = &record.facts;
+    if faults.referrers_lag_ms > 0
+        && now.duration_since(record.pushed_at) < Duration::from_millis(faults.referrers_lag_ms)
+    {
+        return false;
+    }
+    if faults.forget_early_referrers && !facts.subject_existed {
+        return false;
+    }
+    if faults.ignore_index_subject && facts.is_index {
+        return false;
+    }
+    if faults.drop_sha512_referrers && subject.algorithm() == "sha512" {
+        return false;
+    }
+    if faults.drop_mismatched_subject
+        && let Some(s) = &facts.subject
+        && let Some(stored) = repo.manifests.get(&s.digest)
+        && stored.bytes.len() as u64 != s.size
+    {
+        return false;
+    }
+    true
+}
+
+/// Direct referrers of `subject` in `name` (or everywhere, under `referrers_ignore_repo`).
+fn direct_referrers<'a>(
+    st: &'a StoreState,
+    name: &str,
+    subject: &Digest,
+    faults: &Faults,
+    now: Instant,
+) -> Vec<Listed<'a>> {
+    let repos: Vec<(&'a String, &'a Repo)> = if faults.referrers_ignore_repo {
+        st.repos.iter().collect()
+    } else {
+        st.repos.get_key_value(name).into_iter().collect()
+    };
+    let mut out = Vec::new();
+    for (repo_name, repo) in repos {
+        let Some(list) = repo.referrers.get(subject) else {
+            continue;
+        };
+        for (&seq, digest) in list {
+            if let Some(record) = repo.manifests.get(digest)
+                && listable(record, repo, subject, faults, now)
+            {
+                out.push(Listed {
+                    seq,
+                    repo: repo_name,
+                    digest,
+                    record,
+                });
+            }
+        }
+    }
+    out.sort_by_key(|l| l.seq);
+    out
+}
+
+/// Every listed referrer of `subject`, oldest push first.
+fn collect_referrers<'a>(st: &'a StoreState, name: &str, subject: &Digest, faults: &Faults) -> Vec<Listed<'a>> {
+    let now = Instant::now();
+    let mut out = direct_referrers(st, name, subject, faults, now);
+    if faults.include_transitive_referrers {
+        // Bounded so a (hash-impossible, but fault-tolerant) cycle cannot spin forever.
+        const MAX_DEPTH: usize = 8;
+        const MAX_ENTRIES: usize = 10_000;
+        let mut seen: HashSet<(&str, u64)> = out.iter().map(|l| (l.repo, l.seq)).collect();
+        let mut frontier: Vec<&Digest> = out.iter().map(|l| l.digest).collect();
+        for _ in 0..MAX_DEPTH {
+            let mut next = Vec::new();
+            for d in frontier {
+                for l in direct_referrers(st, name, d, faults, now) {
+                    if out.len() < MAX_ENTRIES && seen.insert((l.repo, l.seq)) {
+                        next.push(l.digest);
+                        out.push(l);
+                    }
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            frontier = next;
+        }
+        out.sort_by_key(|l| l.seq);
+    }
+    out
+}
+
+/// The descriptor's artifactType per the spec, as bent by the C-group faults.
+fn descriptor_artifact_type(record: &ManifestRecord, faults: &Faults) -> Option<String> {
+    let facts = &record.facts;
+    if faults.artifact_type_from_config && facts.config_media_type.is_some() {
+        return facts.config_media_type.clone();
+    }
+    if let Some(own) = &facts.artifact_type {
+        return Some(own.clone());
+    }
+    if facts.is_index {
+        return faults.index_artifact_type_empty.then(String::new);
+    }
+    if faults.omit_config_artifact_type {
+        return None;
+    }
+    facts.config_media_type.clone()
+}
+
+/// Serializes one descriptor: mediaType, digest, size, artifactType, annotations.
+fn descriptor_json(l: &Listed<'_>, faults: &Faults) -> String {
+    let facts = &l.record.facts;
+    let mut m = Map::new();
+    if !faults.descriptor_missing_media_type {
+        m.insert("mediaType".into(), Value::String(facts.media_type.clone()));
+    }
+    m.insert("digest".into(), Value::String(l.digest.to_string()));
+    m.insert("size".into(), Value::from(facts.size));
+    if let Some(at) = descriptor_artifact_type(l.record, faults) {
+        m.insert("artifactType".into(), Value::String(at));
+    }
+    if !faults.drop_annotations
+        && let Some(a) = &facts.annotations
+    {
+        m.insert("annotations".into(), Value::Object(a.clone()));
+    }
+    Value::Object(m).to_string()
+}
+
+/// How a referrers request wants its results filtered.
+enum Filter {
+    None,
+    /// `(value to compare, value to put back into Link)`.
+    ArtifactType(String, String),
+}
+
+fn referrers(shared: &Shared, name: &str, digest: &str, path: &str, query: &str) -> Response {
+    let config = &shared.config;
+    let faults = &config.faults;
+    let subject = match Digest::parse(digest) {
+        Ok(d) => d,
+        Err(e) if faults.invalid_digest_404 => {
+            return OciError::new(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", "manifest unknown")
+                .detail(json!(e.to_string()))
+                .into_response();
+        }
+        Err(e) => {
+            return OciError::new(StatusCode::BAD_REQUEST, "DIGEST_INVALID", "invalid digest")
+                .detail(json!(e.to_string()))
+                .into_response();
+        }
+    };
+    if !subject.is_supported() {
+        let status = if faults.unknown_algorithm_404 {
+            StatusCode::NOT_FOUND
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        let code = if faults.unknown_algorithm_404 {
+            "MANIFEST_UNKNOWN"
+        } else {
+            "DIGEST_INVALID"
+        };
+        return OciError::new(status, code, "unsupported digest algorithm")
+            .detail(json!({ "digest": digest }))
+            .into_response();
+    }
+
+    let params = parse_query(query);
+    let filter_params: Vec<&QueryParam> = params.iter().filter(|p| p.key == "artifactType").collect();
+    // An empty or repeated artifactType is ambiguous; we then answer unfiltered (and without
+    // OCI-Filters-Applied) rather than guessing which value was meant.
+    let filter = match filter_params.as_slice() {
+        [p] if !p.value.is_empty() => {
+            if faults.no_query_percent_decode {
+                Filter::ArtifactType(p.raw.clone(), p.raw.clone())
+            } else {
+                Filter::ArtifactType(p.value.clone(), pct_encode(&p.value))
+            }
+        }
+        [] => Filter::None,
+        _ if faults.empty_filter_500 => {
+            return err(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "UNSUPPORTED",
+                "cannot handle artifactType parameter",
+            );
+        }
+        _ => Filter::None,
+    };
+    let cursor_key = if faults.unstable_cursor { "offset" } else { "next" };
+    let cursor: Option<u64> = match param(&params, cursor_key) {
+        None => None,
+        Some(v) => match v.parse() {
+            Ok(c) => Some(c),
+            Err(_) => {
+                return err(
+                    StatusCode::BAD_REQUEST,
+                    "UNSUPPORTED",
+                    format!("invalid {cursor_key} parameter"),
+                );
+            }
+        },
+    };
+
+    let st = shared.store.lock();
+    if faults.unknown_repo_plain_404 && st.repo(name).is_none() {
+        return plain_404();
+    }
+    let mut entries = collect_referrers(&st, name, &subject, faults);
+    if let Filter::ArtifactType(wanted, _) = &filter {
+        entries.retain(|l| {
+            let facts = &l.record.facts;
+            let have = if faults.filter_ignores_config_type {
+                facts.artifact_type.as_deref()
+            } else {
+                facts.effective_artifact_type()
+            };
+            (have == Some(wanted.as_str())) != faults.filter_inverted
+        });
+    }
+    // Applied to the list as the client would see it (after filtering, before paging).
+    if faults.drop_last_referrer {
+        entries.pop();
+    }
+    if faults.duplicate_entries {
+        entries = entries.into_iter().flat_map(|l| [l, l]).collect();
+    }
+    if faults.unstable_cursor {
+        entries.reverse();
+    }
+    if entries.is_empty() && faults.unknown_subject_404 {
+        return unknown_manifest(digest);
+    }
+
+    // Where this page starts: after the cursor's sequence number (stable under inserts), or,
+    // under `unstable_cursor`, at a plain offset.
+    let start = match cursor {
+        None => 0,
+        Some(c) if faults.unstable_cursor => usize::try_from(c).unwrap_or(usize::MAX).min(entries.len()),
+        Some(c) => entries.partition_point(|l| l.seq <= c),
+    };
+    let mut page: Vec<String> = Vec::new();
+    let mut bytes = INDEX_PREFIX.len() + "[]}".len();
+    let mut end = start;
+    while end < entries.len() && page.len() < config.page_size.max(1) {
+        let d = descriptor_json(&entries[end], faults);
+        let added = d.len() + usize::from(!page.is_empty());
+        if !page.is_empty() && bytes + added > config.page_bytes {
+            break;
+        }
+        bytes += added;
+        page.push(d);
+        end += 1;
+    }
+    if faults.page_duplicates && cursor.is_some() && start > 0 {
+        page.insert(0, descriptor_json(&entries[start - 1], faults));
+    }
+    let more = end < entries.len();
+    let last_seq = end.checked_sub(1).filter(|&i| i >= start).map(|i| entries[i].seq);
+    drop(st);
+
+    let body = if page.is_empty() && faults.referrers_null_list {
+        format!("{INDEX_PREFIX}null}}")
+    } else {
+        format!("{INDEX_PREFIX}[{}]}}", page.join(","))
+    };
+    let json_type = faults.referrers_content_type_json || (faults.later_pages_bad_content_type && cursor.is_some());
+    let mut resp = reply(StatusCode::OK).header(
+        header::CONTENT_TYPE,
+        if json_type { "application/json" } else { IMAGE_INDEX },
+    );
+    if let Filter::ArtifactType(..) = filter
+        && !faults.omit_filters_header
+    {
+        let value = if faults.filters_header_wrong_value {
+            "mediaType"
+        } else {
+            "artifactType"
+        };
+        resp = resp.header("OCI-Filters-Applied", value);
+    }
+    let target = if more && !faults.omit_link {
+        let mut q = Vec::new();
+        if let Filter::ArtifactType(_, encoded) = &filter
+            && !faults.link_drops_filter
+        {
+            q.push(format!("artifactType={encoded}"));
+        }
+        if faults.unstable_cursor {
+            q.push(format!("offset={end}"));
+        } else {
+            q.push(format!("next={}", last_seq.unwrap_or(0)));
+        }
+        Some(format!("/v2/{name}/referrers/{subject}?{}", q.join("&")))
+    } else if !more && faults.link_on_last_page {
+        Some(if query.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}?{query}")
+        })
+    } else {
+        None
+    };
+    if let Some(target) = target {
+        let link = if faults.link_malformed {
+            format!("{target}; rel=\"next\"")
+        } else {
+            format!("<{target}>; rel=\"next\"")
+        };
+        resp = resp.header(header::LINK, link);
+    }
+    finish(resp, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["a", "a/b", "a0.b_c__d---e/f", "library/ubuntu", "x-y"] {
+            assert!(valid_name(ok), "{ok}");
+        }
+        for bad in ["", "A", "a/", "/a", "a//b", "a.", "-a", "a___b", "a._b", "a:b", "a..b"] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tags() {
+        assert!(valid_tag("v1.0_rc-1") && valid_tag("_x") && valid_tag(&"a".repeat(128)));
+        assert!(!valid_tag("") && !valid_tag(".a") && !valid_tag("a:b") && !valid_tag(&"a".repeat(129)));
+    }
+
+    #[test]
+    fn routes() {
+        let r = |s: &str| parse_route(s);
+        assert_eq!(r("a/b/blobs/uploads/"), Some(Route::UploadStart { name: "a/b".into() }));
+        assert_eq!(
+            r("a/blobs/uploads/xyz"),
+            Some(Route::Upload {
+                name: "a".into(),
+                uuid: "xyz".into()
+            })
+        );
+        assert_eq!(
+            r("a/manifests/x/tags/list"),
+            Some(Route::Tags {
+                name: "a/manifests/x".into()
+            })
+        );
+        assert_eq!(
+            r("a/referrers/sha256%3Aab"),
+            Some(Route::Referrers {
+                name: "a".into(),
+                digest: "sha256:ab".into()
+            })
+        );
+        assert_eq!(
+            r("a/manifests/latest"),
+            Some(Route::Manifest {
+                name: "a".into(),
+                reference: "latest".into()
+            })
+        );
+        assert_eq!(r("a/manifests/"), None);
+        assert_eq!(r("manifests/x"), None);
+    }
+
+    #[test]
+    fn query_decoding() {
+        let q = parse_query("artifactType=application%2Fvnd.x%2Bjson&b=a+b&c");
+        assert_eq!(q[0].value, "application/vnd.x+json");
+        assert_eq!(q[0].raw, "application%2Fvnd.x%2Bjson");
+        assert_eq!(q[1].value, "a b");
+        assert_eq!(q[2].value, "");
+        assert_eq!(pct_decode("%zz%4", true), "%zz%4");
+        assert_eq!(pct_encode("a/b+c"), "a%2Fb%2Bc");
+    }
+}

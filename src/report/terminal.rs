@@ -1,0 +1,83 @@
+//! The terminal reporter: a line per check (id, verdict, reason) as checks finish, then a
+//! summary. Colour only when stdout is a terminal.
+
+use crate::exec::{Outcome, RunEvent, RunReport};
+use std::io::{IsTerminal, Write};
+
+pub struct Terminal {
+    color: bool,
+    verbose: bool,
+}
+
+impl Terminal {
+    pub fn new(verbose: bool) -> Terminal {
+        Terminal { color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(), verbose }
+    }
+
+    fn paint(&self, o: Outcome) -> String {
+        let label = format!("{:<5}", o.label());
+        if !self.color {
+            return label;
+        }
+        let code = match o {
+            Outcome::Passed => "32",
+            Outcome::Skipped | Outcome::Disabled => "33",
+            Outcome::Failed => "31",
+            Outcome::Errored => "35",
+        };
+        format!("\x1b[{code}m{label}\x1b[0m")
+    }
+
+    pub fn event(&self, ev: RunEvent) {
+        let mut out = std::io::stdout().lock();
+        match ev {
+            RunEvent::Probed(caps) => {
+                for c in caps {
+                    let _ = writeln!(out, "probe  {:<14} {}  ({})", c.name, if c.supported { "yes" } else { "no" }, c.observed);
+                }
+            }
+            RunEvent::ScenarioStarted { id, repository } => {
+                if self.verbose {
+                    let _ = writeln!(out, "--- {id} in {repository}");
+                }
+            }
+            RunEvent::CheckFinished(r) => {
+                let mut line = format!("{} {:<4} {:<7} {}", self.paint(r.outcome), r.info.id, r.info.keyword_str(), r.info.title);
+                if !r.reason.is_empty() && r.outcome != Outcome::Passed {
+                    line.push_str(&format!("\n             {}", r.reason));
+                }
+                let _ = writeln!(out, "{line}");
+                if self.verbose {
+                    for n in &r.notes {
+                        let _ = writeln!(out, "             note: {n}");
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn summary(&self, report: &RunReport, files: &[String]) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out);
+        if let Some(e) = &report.run_error {
+            let _ = writeln!(out, "run error: {e}");
+        }
+        for r in &report.residue {
+            let _ = writeln!(out, "left behind: {} {}@{} ({})", r.kind, r.repository, r.reference, r.why);
+        }
+        let _ = writeln!(
+            out,
+            "summary: {} checks: {} passed, {} failed, {} skipped, {} errored in {:.2} s against {}",
+            report.checks.len(),
+            report.count(Outcome::Passed),
+            report.count(Outcome::Failed),
+            report.count(Outcome::Skipped),
+            report.count(Outcome::Errored),
+            report.duration_ms as f64 / 1000.0,
+            report.target
+        );
+        for f in files {
+            let _ = writeln!(out, "wrote {f}");
+        }
+    }
+}

@@ -1,0 +1,444 @@
+//! The scenario file format: what a YAML file may say, as typed structs. Every struct denies
+//! unknown keys so a typo is an error at its line and column, never silently ignored.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One scenario file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// Stable id, e.g. `referrers/response`.
+    pub id: String,
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Capabilities every check here needs; without them the checks are Skipped with the reason.
+    #[serde(default)]
+    pub requires: Vec<Capability>,
+    /// The checks this file evaluates, by catalogue id.
+    pub checks: BTreeMap<String, CheckDecl>,
+    pub steps: Vec<Step>,
+}
+
+/// What a registry may or may not offer; probed before a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Capability {
+    /// `GET /v2/<name>/referrers/<digest>` answers something other than 404.
+    ReferrersApi,
+    /// The registry asks for Bearer tokens (so token scopes can be tested).
+    BearerAuth,
+}
+
+impl Capability {
+    pub fn name(self) -> &'static str {
+        match self {
+            Capability::ReferrersApi => "referrers-api",
+            Capability::BearerAuth => "bearer-auth",
+        }
+    }
+}
+
+/// RFC 2119 keyword of the rule a check enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Keyword {
+    MUST,
+    SHOULD,
+    MAY,
+}
+
+/// A check's citation: catalogue id (the map key), rule, and where it comes from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckDecl {
+    pub title: String,
+    /// Spec and section, e.g. `distribution-spec "Listing Referrers"`.
+    pub section: String,
+    pub keyword: Keyword,
+    /// The spec sentence the check enforces (quoted in failures).
+    pub rule: String,
+    /// Spec version that introduced the rule.
+    #[serde(default = "default_since")]
+    pub since: String,
+    #[serde(default)]
+    pub requires: Vec<Capability>,
+}
+
+fn default_since() -> String {
+    "1.1".into()
+}
+
+/// One step: exactly one action key plus the checks judged on its answer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_image: Option<PushImage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_artifact: Option<PushArtifact>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_index: Option<PushIndex>,
+    /// Push a manifest built earlier with `build_only` (or push it again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushAgain>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrers: Option<Referrers>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_listed: Option<WaitListed>,
+    /// Check id → what its answer must look like.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub checks: BTreeMap<String, Expect>,
+}
+
+impl Step {
+    /// The action keys present (valid steps have exactly one).
+    pub fn actions(&self) -> Vec<&'static str> {
+        let mut v = vec![];
+        if self.push_image.is_some() {
+            v.push("push_image");
+        }
+        if self.push_artifact.is_some() {
+            v.push("push_artifact");
+        }
+        if self.push_index.is_some() {
+            v.push("push_index");
+        }
+        if self.push.is_some() {
+            v.push("push");
+        }
+        if self.referrers.is_some() {
+            v.push("referrers");
+        }
+        if self.wait_listed.is_some() {
+            v.push("wait_listed");
+        }
+        v
+    }
+}
+
+/// Where a manifest is pushed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum By {
+    #[default]
+    Digest,
+    Tag,
+}
+
+/// Which repository of the scenario a step works in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RepoRef {
+    #[default]
+    Main,
+    /// A second repository (cross-repository checks).
+    Other,
+    /// A repository nothing was ever pushed to.
+    Fresh,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushImage {
+    pub name: String,
+    #[serde(default)]
+    pub tag: Option<String>,
+    #[serde(default)]
+    pub by: By,
+    /// A Docker schema2 manifest instead of an OCI one.
+    #[serde(default)]
+    pub docker: bool,
+    #[serde(default)]
+    pub repo: RepoRef,
+    /// Build but do not push (a subject that arrives later).
+    #[serde(default)]
+    pub build_only: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushArtifact {
+    pub name: String,
+    /// Name of the manifest this artifact refers to.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// Address the subject by this algorithm (`sha512`) instead of its sha256 digest.
+    #[serde(default)]
+    pub subject_alg: Option<crate::oci::Algorithm>,
+    /// Add this to the subject descriptor's size (a deliberately wrong descriptor).
+    #[serde(default)]
+    pub subject_size_delta: i64,
+    /// `artifactType`; omitted when absent.
+    #[serde(default)]
+    pub artifact_type: Option<String>,
+    /// A custom config media type (legacy artifact style) instead of the empty config.
+    #[serde(default)]
+    pub config_media_type: Option<String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// Pad with an annotation of about this many bytes (for pagination).
+    #[serde(default)]
+    pub annotation_bytes: usize,
+    #[serde(default)]
+    pub by: By,
+    #[serde(default)]
+    pub tag: Option<String>,
+    #[serde(default)]
+    pub repo: RepoRef,
+    #[serde(default)]
+    pub build_only: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushIndex {
+    pub name: String,
+    #[serde(default)]
+    pub manifests: Vec<String>,
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub artifact_type: Option<String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    pub by: By,
+    #[serde(default)]
+    pub tag: Option<String>,
+    #[serde(default)]
+    pub repo: RepoRef,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushAgain {
+    pub name: String,
+    #[serde(default)]
+    pub by: By,
+    #[serde(default)]
+    pub tag: Option<String>,
+}
+
+/// How many pages of a referrers listing to read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pages {
+    #[default]
+    First,
+    /// Follow `Link: <…>; rel="next"` until it is absent (bounded).
+    All,
+}
+
+/// Scope of the credentials a referrers request uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScopeRef {
+    #[default]
+    Default,
+    /// A token for `repository:<name>:pull` only.
+    PullOnly,
+}
+
+/// `GET /v2/<name>/referrers/<digest>`. Exactly one of `of`, `digest`, `random`, `blob_of`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Referrers {
+    #[serde(default)]
+    pub of: Option<String>,
+    /// Address `of` by this algorithm.
+    #[serde(default)]
+    pub alg: Option<crate::oci::Algorithm>,
+    /// A literal digest string, sent as written (invalid ones included).
+    #[serde(default)]
+    pub digest: Option<String>,
+    /// A random digest nothing refers to.
+    #[serde(default)]
+    pub random: bool,
+    /// The digest of the first layer blob of a pushed image.
+    #[serde(default)]
+    pub blob_of: Option<String>,
+    #[serde(default)]
+    pub repo: RepoRef,
+    #[serde(default)]
+    pub artifact_type: Option<String>,
+    /// Appended to the query as written (encoding edge cases).
+    #[serde(default)]
+    pub raw_query: Option<String>,
+    #[serde(default)]
+    pub pages: Pages,
+    /// Push this artifact after the first page and before the second.
+    #[serde(default)]
+    pub insert_after_first_page: Option<Box<PushArtifact>>,
+    #[serde(default)]
+    pub scope: ScopeRef,
+}
+
+/// Poll the referrers list of `of` until `referrer` is listed (bounded by `within_ms`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitListed {
+    pub of: String,
+    pub referrer: String,
+    pub within_ms: u64,
+}
+
+/// `Link` presence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Presence {
+    Present,
+    Absent,
+}
+
+/// One status or several accepted ones (`status: 200` or `status: [200, 400]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statuses(pub Vec<u16>);
+
+impl Serialize for Statuses {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0.len() == 1 { s.serialize_u16(self.0[0]) } else { self.0.serialize(s) }
+    }
+}
+
+impl<'de> Deserialize<'de> for Statuses {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Statuses;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an HTTP status (e.g. 200) or a list of them")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Statuses, E> {
+                match u16::try_from(v) {
+                    Ok(s) if (100..600).contains(&s) => Ok(Statuses(vec![s])),
+                    _ => Err(E::custom(format!("{v} is not an HTTP status"))),
+                }
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Statuses, E> {
+                Err(E::custom(format!("{v} is not an HTTP status")))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Statuses, A::Error> {
+                let mut out = vec![];
+                while let Some(s) = seq.next_element::<u16>()? {
+                    if !(100..600).contains(&s) {
+                        return Err(serde::de::Error::custom(format!("{s} is not an HTTP status")));
+                    }
+                    out.push(s);
+                }
+                if out.is_empty() {
+                    return Err(serde::de::Error::custom("an empty status list accepts nothing"));
+                }
+                Ok(Statuses(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// What the answer to a step must look like for one check. Every key is one assertion; all
+/// must hold. `any_of` composes alternatives; `unsupported_if` turns a match into Skipped.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Statuses>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// Header → exact value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub header: BTreeMap<String, String>,
+    /// Header → an element its comma-separated list must contain.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub header_contains: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub header_absent: Vec<String>,
+    /// `OCI-Subject` equals the digest of the pushed manifest's `subject`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub oci_subject: bool,
+    /// The JSON error body's first code is one of these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub error_code: Vec<String>,
+    /// The body is an image index (schemaVersion 2, index mediaType, `manifests` an array).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub index: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifests: Option<ManifestsExpect>,
+    /// Name → what its descriptor in the list must say.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub entries: BTreeMap<String, EntryExpect>,
+    /// Every descriptor has mediaType, a valid digest, size ≥ 0, an RFC 6838 artifactType.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub descriptors_valid: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<Presence>,
+    /// Every `Link` header parses as RFC 5988 with `rel="next"` on the same host.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub link_valid: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pages: Option<PagesExpect>,
+    /// For `wait_listed`: listed within the step's bound.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub listed: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub any_of: Vec<Expect>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsupported_if: Option<Box<Unsupported>>,
+}
+
+/// When this matches, the check is Skipped with `reason` (a spec-allowed "unsupported").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unsupported {
+    pub reason: String,
+    pub when: Expect,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestsExpect {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exactly: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub includes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excludes: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub empty: bool,
+    /// No digest appears twice.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unique: bool,
+    /// Every entry has exactly this artifactType.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_artifact_type: Option<String>,
+    /// Every entry's digest is one of the scenario's known manifests.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub only_known: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryExpect {
+    /// mediaType, digest and size equal those of the pushed manifest.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub descriptor: bool,
+    /// artifactType as "Listing Referrers" derives it from the pushed manifest.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub artifact_type_rule: bool,
+    /// Every annotation of the pushed manifest is present with the same value.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub annotations: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagesExpect {
+    /// At least this many pages were read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<usize>,
+    /// Every page is an image index with the index Content-Type.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub each_index: bool,
+    /// The last page carries no `Link` (and the chain ends within the bound).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub last_without_link: bool,
+}
