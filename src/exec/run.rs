@@ -133,12 +133,25 @@ async fn probe(client: &Client, repo: &str, residue: &mut Vec<Residue>) -> Resul
             msg: format!("the probe could not push a plain OCI image to {repo}: {}", pushed.describe()),
         });
     }
+    // Ask for the referrers of a subject that has one: a registry that answers 404 only for
+    // empty lists (a bug C1 catches) must not pass for one without the API.
+    let sig = ManifestBuilder::artifact(&format!("probe-sig-{repo}"), "application/vnd.dev.referee.probe+json")
+        .subject(img.descriptor())
+        .build();
+    let sig_push = client.push_built(repo, &sig, sig.digest.as_str()).await?;
+    let oci_subject = sig_push.header("oci-subject").map(str::to_string);
     let url = client.referrers_url(repo, img.digest.as_str(), None, None)?;
     let r = client.referrers_page(repo, url.clone(), Scope::Pull(repo.into())).await?.response;
     let api = CapabilityStatus {
         name: Capability::ReferrersApi.name().into(),
-        supported: r.status != 404,
-        observed: format!("GET {} answered {}", url.path(), r.describe()),
+        supported: r.status != 404 || oci_subject.is_some(),
+        observed: format!(
+            "GET {} answered {}; a push with a subject answered {}{}",
+            url.path(),
+            r.describe(),
+            sig_push.status,
+            oci_subject.map_or(" without OCI-Subject".into(), |s| format!(" with OCI-Subject: {s}"))
+        ),
     };
     let bearer = CapabilityStatus {
         name: Capability::BearerAuth.name().into(),
@@ -149,7 +162,7 @@ async fn probe(client: &Client, repo: &str, residue: &mut Vec<Residue>) -> Resul
             "the registry never asked for a Bearer token (anonymous or Basic access)".into()
         },
     };
-    cleanup(client, repo, &[img], residue).await;
+    cleanup(client, repo, &[img, sig], residue).await;
     Ok(vec![api, bearer])
 }
 

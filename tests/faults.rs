@@ -1,0 +1,140 @@
+//! Every check can fail: for each check a fault switched on in the embedded registry makes it
+//! Fail, and with no fault every check passes. The table names, per check, the fault and the
+//! other checks of the same scenario that fail with it.
+
+use referee::app::{self, RunConfig};
+use referee::exec::{Outcome, RunReport};
+use referee::registry::{Faults, RegistryConfig};
+use std::collections::BTreeSet;
+
+/// (check, fault, other checks of the same scenario that also fail).
+const TABLE: &[(&str, &str, &[&str])] = &[
+    ("B1", "omit_oci_subject", &["B2"]),
+    ("B2", "oci_subject_true", &["B1"]),
+    ("B3", "reject_missing_subject", &[]),
+    ("B4", "forget_early_referrers", &[]),
+    ("B5", "ignore_index_subject", &[]),
+    ("B6", "subject_media_type_allowlist", &["B7"]),
+    ("B7", "subject_media_type_allowlist", &["B6"]),
+    ("B8", "drop_sha512_referrers", &[]),
+    ("B9", "include_transitive_referrers", &[]),
+    ("B10", "duplicate_on_repush", &[]),
+    ("B11", "drop_mismatched_subject", &[]),
+    ("B12", "referrers_ignore_repo", &[]),
+    ("C1", "unknown_subject_404", &["C11", "C12"]),
+    ("C2", "drop_last_referrer", &["C3", "C6", "C7", "C14"]),
+    ("C3", "duplicate_entries", &[]),
+    ("C4", "artifact_type_from_config", &[]),
+    ("C5", "omit_config_artifact_type", &[]),
+    ("C6", "index_artifact_type_empty", &["C15"]),
+    ("C7", "drop_annotations", &[]),
+    ("C8", "referrers_content_type_json", &[]),
+    ("C9", "invalid_digest_404", &[]),
+    ("C10", "unknown_algorithm_404", &[]),
+    ("C11", "unknown_repo_plain_404", &[]),
+    ("C12", "unknown_subject_404", &["C1", "C11"]),
+    ("C13", "referrers_require_push_scope", &[]),
+    ("C14", "referrers_lag_ms=10000", &["C2", "C3", "C4", "C5", "C6", "C7", "C13"]),
+    ("C15", "descriptor_missing_media_type", &["C2"]),
+    ("D1", "filter_inverted", &["D4", "D5", "D6"]),
+    ("D2", "omit_filters_header", &["D1", "D3"]),
+    ("D3", "omit_filters_header", &["D1", "D2"]),
+    ("D4", "referrers_null_list", &[]),
+    ("D5", "filter_ignores_config_type", &[]),
+    ("D6", "no_query_percent_decode", &["D1", "D5"]),
+    ("D7", "empty_filter_500", &[]),
+    ("D8", "filters_header_wrong_value", &["D1", "D2", "D3", "D4", "D5", "D6"]),
+    ("D9", "link_drops_filter", &[]),
+    ("E1", "omit_link", &["E2", "D9"]),
+    ("E2", "page_duplicates", &["E6", "D9"]),
+    ("E3", "link_malformed", &["E2", "E6", "D9"]),
+    ("E4", "later_pages_bad_content_type", &[]),
+    ("E5", "link_on_last_page", &[]),
+    ("E6", "unstable_cursor", &[]),
+];
+
+fn faults(spec: &str) -> Faults {
+    match spec.split_once('=') {
+        Some(("referrers_lag_ms", ms)) => Faults { referrers_lag_ms: ms.parse().unwrap(), ..Faults::default() },
+        _ => Faults::from_names(&[spec]).unwrap(),
+    }
+}
+
+fn scenarios() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+}
+
+async fn run_embedded(faults: Faults, filter: Vec<String>) -> RunReport {
+    let cfg = RunConfig {
+        filter,
+        embedded: RegistryConfig { faults, ..RegistryConfig::default() },
+        ..RunConfig::new(scenarios())
+    };
+    app::run(cfg).await.expect("run").report
+}
+
+fn failed(r: &RunReport) -> BTreeSet<String> {
+    r.checks.iter().filter(|c| c.outcome == Outcome::Failed).map(|c| c.info.id.clone()).collect()
+}
+
+fn scenario_of(check: &str) -> String {
+    let plan = app::load_plan(&scenarios(), &[check.to_string()]).unwrap();
+    plan.scenarios[0].id.clone()
+}
+
+async fn prove(check: &str) {
+    let (_, fault, also) = TABLE.iter().find(|(c, _, _)| *c == check).expect("check in table");
+    let report = run_embedded(faults(fault), vec![scenario_of(check)]).await;
+    let got = failed(&report);
+    let want: BTreeSet<String> = std::iter::once(check).chain(also.iter().copied()).map(String::from).collect();
+    let errored: Vec<_> = report.checks.iter().filter(|c| c.outcome == Outcome::Errored).map(|c| (&c.info.id, &c.reason)).collect();
+    assert!(errored.is_empty(), "fault {fault}: errored checks {errored:?}");
+    let msgs: Vec<_> = report.checks.iter().filter(|c| c.outcome == Outcome::Failed).map(|c| format!("{}: {}", c.info.id, c.reason)).collect();
+    assert_eq!(got, want, "fault {fault}: failed checks differ; reasons:\n{}", msgs.join("\n"));
+    let target = report.checks.iter().find(|c| c.info.id == check).unwrap();
+    assert!(target.reason.contains("rule:"), "a failure cites its rule: {}", target.reason);
+}
+
+#[tokio::test]
+async fn every_check_passes_without_faults() {
+    let report = run_embedded(Faults::default(), vec![]).await;
+    let not_passed: Vec<_> =
+        report.checks.iter().filter(|c| c.outcome != Outcome::Passed).map(|c| format!("{} {:?}: {}", c.info.id, c.outcome, c.reason)).collect();
+    assert!(not_passed.is_empty(), "{}", not_passed.join("\n"));
+    assert_eq!(report.checks.len(), TABLE.len());
+    assert!(report.residue.is_empty(), "residue: {:?}", report.residue);
+}
+
+#[test]
+fn mutation_score_is_complete() {
+    let plan = app::load_plan(&scenarios(), &[]).unwrap();
+    let all: Vec<String> = plan.checks().map(|c| c.id.clone()).collect();
+    let proven: Vec<&String> = all.iter().filter(|id| TABLE.iter().any(|(c, _, _)| c == id)).collect();
+    println!("mutation score: {}/{} checks proven to fail ({:.0} %)", proven.len(), all.len(), 100.0 * proven.len() as f64 / all.len() as f64);
+    assert_eq!(proven.len(), all.len(), "checks without a fault test: {:?}", all.iter().filter(|id| !proven.contains(id)).collect::<Vec<_>>());
+    for (_, fault, _) in TABLE {
+        let _ = faults(fault);
+    }
+}
+
+macro_rules! prove {
+    ($($name:ident => $id:literal),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                prove($id).await;
+            }
+        )*
+    };
+}
+
+prove! {
+    fault_b1 => "B1", fault_b2 => "B2", fault_b3 => "B3", fault_b4 => "B4", fault_b5 => "B5", fault_b6 => "B6",
+    fault_b7 => "B7", fault_b8 => "B8", fault_b9 => "B9", fault_b10 => "B10", fault_b11 => "B11", fault_b12 => "B12",
+    fault_c1 => "C1", fault_c2 => "C2", fault_c3 => "C3", fault_c4 => "C4", fault_c5 => "C5", fault_c6 => "C6",
+    fault_c7 => "C7", fault_c8 => "C8", fault_c9 => "C9", fault_c10 => "C10", fault_c11 => "C11", fault_c12 => "C12",
+    fault_c13 => "C13", fault_c14 => "C14", fault_c15 => "C15",
+    fault_d1 => "D1", fault_d2 => "D2", fault_d3 => "D3", fault_d4 => "D4", fault_d5 => "D5", fault_d6 => "D6",
+    fault_d7 => "D7", fault_d8 => "D8", fault_d9 => "D9",
+    fault_e1 => "E1", fault_e2 => "E2", fault_e3 => "E3", fault_e4 => "E4", fault_e5 => "E5", fault_e6 => "E6",
+}
