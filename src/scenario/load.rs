@@ -25,7 +25,11 @@ fn to_diagnostic(path: &Path, text: &str, e: &serde_yaml_ng::Error) -> Diagnosti
         Some(i) => full[..i].to_string(),
         None => full.clone(),
     };
-    let message = message.strip_prefix(": ").unwrap_or(&message).to_string();
+    // serde_yaml_ng prefixes the path of the offending node ("steps[1].checks.C8: …").
+    let (path_ctx, message) = match message.split_once(": ") {
+        Some((p, m)) if !p.contains(' ') && !p.is_empty() => (Some(p.to_string()), m.to_string()),
+        _ => (None, message),
+    };
     let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
     let mut help = None;
     let mut message = message;
@@ -48,6 +52,9 @@ fn to_diagnostic(path: &Path, text: &str, e: &serde_yaml_ng::Error) -> Diagnosti
         if help.is_none() && !candidates.is_empty() {
             help = Some(format!("expected one of: {}", candidates.join(", ")));
         }
+    }
+    if let Some(p) = path_ctx {
+        message = format!("{message} (in {p})");
     }
     Diagnostic::at(path, text, line, column, message).with_help(help)
 }

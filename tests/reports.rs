@@ -1,0 +1,128 @@
+//! Reports: JUnit round-trips through quick-junit's reader with failures, skips and
+//! properties; results.json is complete; no password or token reaches a report file; the
+//! Bearer flow works and wrong credentials end as Errored "unauthorized".
+
+use quick_junit::{NonSuccessKind, Report, TestCaseStatus};
+use referee::app::{self, RunConfig};
+use referee::exec::Outcome;
+use referee::registry::{AuthMode, EmbeddedRegistry, Faults, Mode, RegistryConfig};
+
+fn scenarios() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+}
+
+#[tokio::test]
+async fn junit_round_trips_with_failures_and_properties() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = RunConfig {
+        report_dir: Some(dir.path().to_path_buf()),
+        filter: vec!["subject-push".into(), "C8".into()],
+        embedded: RegistryConfig { faults: Faults::from_names(&["omit_oci_subject"]).unwrap(), ..Default::default() },
+        ..RunConfig::new(scenarios())
+    };
+    let out = app::run(cfg).await.unwrap();
+    assert_eq!(out.report.outcome(), Outcome::Failed);
+    let xml = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    let report = Report::deserialize_from_str(&xml).expect("quick-junit reads what referee wrote");
+    let cases: Vec<_> = report.test_suites.iter().flat_map(|s| s.test_cases.iter().map(move |c| (s, c))).collect();
+    assert_eq!(cases.len(), out.report.checks.len());
+    let b1 = cases.iter().find(|(_, c)| c.name.as_str().starts_with("B1 ")).expect("B1 testcase").1;
+    match &b1.status {
+        TestCaseStatus::NonSuccess { kind: NonSuccessKind::Failure, message, .. } => {
+            assert!(message.as_ref().unwrap().as_str().contains("OCI-Subject"));
+        }
+        other => panic!("B1 should be a <failure>: {other:?}"),
+    }
+    assert_eq!(b1.classname.as_ref().unwrap().as_str(), "subject-push");
+    let props: Vec<(String, String)> = b1
+        .properties
+        .iter()
+        .map(|p| (p.name.as_str().to_string(), p.value.as_str().to_string()))
+        .collect();
+    assert!(props.contains(&("check_id".into(), "B1".into())), "{props:?}");
+    assert!(props.contains(&("keyword".into(), "MUST".into())));
+    assert!(props.iter().any(|(k, v)| k == "spec_section" && v.contains("Pushing Manifests with Subject")));
+    assert!(b1.system_out.as_ref().unwrap().as_str().contains("PUT "), "transcript in system-out");
+    let c8 = cases.iter().find(|(_, c)| c.name.as_str().starts_with("C8 ")).unwrap().1;
+    assert!(matches!(c8.status, TestCaseStatus::Success { .. }));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap()).unwrap();
+    assert_eq!(json["format_version"], 1);
+    assert!(json["checks"].as_array().unwrap().iter().any(|c| c["id"] == "B1" && c["outcome"] == "failed" && c["rule"].as_str().unwrap().contains("OCI-Subject")));
+}
+
+#[tokio::test]
+async fn legacy_registry_skips_api_checks_with_the_reason_in_junit() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = RunConfig {
+        report_dir: Some(dir.path().to_path_buf()),
+        embedded: RegistryConfig { mode: Mode::Legacy, ..Default::default() },
+        ..RunConfig::new(scenarios())
+    };
+    let out = app::run(cfg).await.unwrap();
+    let r = &out.report;
+    assert_eq!(r.outcome(), Outcome::Passed, "{:?}", r.checks.iter().filter(|c| c.outcome > Outcome::Passed).collect::<Vec<_>>());
+    let b3 = r.checks.iter().find(|c| c.info.id == "B3").unwrap();
+    assert_eq!(b3.outcome, Outcome::Passed, "B3 needs no referrers API");
+    let c1 = r.checks.iter().find(|c| c.info.id == "C1").unwrap();
+    assert_eq!(c1.outcome, Outcome::Skipped);
+    assert!(c1.reason.contains("referrers-api") && c1.reason.contains("404"), "{}", c1.reason);
+    let xml = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    let report = Report::deserialize_from_str(&xml).unwrap();
+    let skipped = report.test_suites.iter().flat_map(|s| &s.test_cases).filter(|c| matches!(c.status, TestCaseStatus::Skipped { .. })).count();
+    assert_eq!(skipped, r.count(Outcome::Skipped));
+    assert!(xml.contains("<skipped message=\""), "skipped carries its reason");
+}
+
+#[tokio::test]
+async fn no_secret_reaches_a_report_and_bearer_flow_is_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let password = "s3cret-Pa55word-for-referee";
+    let cfg = RunConfig {
+        report_dir: Some(dir.path().to_path_buf()),
+        username: Some("alice".into()),
+        password: Some(password.into()),
+        embedded: RegistryConfig { auth: AuthMode::Token { users: vec![("alice".into(), password.into())] }, ..Default::default() },
+        ..RunConfig::new(scenarios())
+    };
+    let out = app::run(cfg).await.unwrap();
+    assert_eq!(out.report.outcome(), Outcome::Passed);
+    let bearer = out.report.capabilities.iter().find(|c| c.name == "bearer-auth").unwrap();
+    assert!(bearer.supported, "the run went through the Bearer challenge");
+    let c13 = out.report.checks.iter().find(|c| c.info.id == "C13").unwrap();
+    assert_eq!(c13.outcome, Outcome::Passed, "pull-only token check ran: {}", c13.reason);
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("alice:{password}"));
+    for f in &out.files {
+        let text = std::fs::read_to_string(f).unwrap();
+        assert!(!text.contains(password), "{} contains the password", f.display());
+        assert!(!text.contains(&basic), "{} contains the Basic credentials", f.display());
+        for (i, _) in text.match_indices("Bearer ") {
+            let rest = &text[i + 7..(i + 40).min(text.len())];
+            assert!(rest.starts_with("<redacted>") || rest.starts_with("&lt;redacted&gt;") || rest.starts_with("realm="), "{} leaks a token: Bearer {rest}", f.display());
+        }
+        assert!(!text.contains("\"token\":"), "{} contains a token response", f.display());
+    }
+}
+
+#[tokio::test]
+async fn wrong_credentials_end_as_errored_unauthorized() {
+    let reg = EmbeddedRegistry::start(
+        RegistryConfig { auth: AuthMode::Token { users: vec![("alice".into(), "right".into())] }, ..Default::default() },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let cfg = RunConfig {
+        target: Some(reg.url()),
+        username: Some("alice".into()),
+        password: Some("wrong".into()),
+        ..RunConfig::new(scenarios())
+    };
+    let out = app::run(cfg).await.unwrap();
+    assert_eq!(out.report.outcome(), Outcome::Errored);
+    assert_eq!(referee::exit::for_outcome(out.report.outcome()), referee::exit::HARNESS_ERROR);
+    assert!(out.report.checks.iter().all(|c| c.outcome == Outcome::Errored && c.reason.contains("unauthorized")));
+    assert!(out.report.run_error.as_ref().unwrap().contains("alice"), "{:?}", out.report.run_error);
+    assert_eq!(out.report.count(Outcome::Failed), 0);
+    reg.shutdown().await;
+}
