@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what the tests need, then runs every test.
+#   - Debian's docker-registry (distribution 2.8.2), via apt-get
+#   - ferro-oci-server 1.0.0, via cargo install --locked
+# The integration tests start both on 127.0.0.1 (free ports, temporary storage) and stop them
+# by PID when they finish (tests/support/external.rs). Nothing listens beyond loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+
+if ! command -v docker-registry >/dev/null 2>&1; then
+  echo "==> installing docker-registry (Debian package)"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq docker-registry >/dev/null
+  # The package starts a system service on some machines; the tests start their own.
+  $SUDO systemctl stop docker-registry >/dev/null 2>&1 || true
+fi
+docker-registry --version
+
+if ! ferro-oci-server --version 2>/dev/null | grep -q '1\.0\.0'; then
+  echo "==> installing ferro-oci-server 1.0.0 (crates.io)"
+  cargo install --locked ferro-oci-server --version 1.0.0
+fi
+command -v ferro-oci-server
+
+# The tests fail, rather than skip, when a registry binary is missing.
+export REFEREE_REQUIRE_EXTERNAL=1
+
+echo "==> cargo test --locked"
+cargo test --locked
