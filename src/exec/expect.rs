@@ -244,7 +244,7 @@ fn listing_assertions(e: &Expect, obs: &Observation, names: &Names, fails: &mut 
         }
     }
     if let Some(pe) = &e.pages {
-        pages(pe, obs, fails);
+        pages(pe, obs, fails, notes);
     }
 }
 
@@ -385,7 +385,16 @@ fn valid_descriptor(d: &Value) -> Result<(), String> {
     Ok(())
 }
 
-fn pages(pe: &PagesExpect, obs: &Observation, fails: &mut Vec<String>) {
+/// Clients "SHOULD expect to be able to support manifest pushes of at least 4 megabytes"
+/// (distribution-spec "Pushing Manifests"); a bigger page is legal but worth knowing.
+const FOUR_MB: usize = 4 * 1024 * 1024;
+
+fn pages(pe: &PagesExpect, obs: &Observation, fails: &mut Vec<String>, notes: &mut Vec<String>) {
+    for (i, p) in obs.pages.iter().enumerate() {
+        if p.body.len() > FOUR_MB {
+            notes.push(format!("page {} is {} bytes, above the 4 MiB a client is only SHOULD-required to accept", i + 1, p.body.len()));
+        }
+    }
     if let Some(min) = pe.min
         && obs.pages.len() < min
     {
