@@ -174,8 +174,8 @@ impl std::fmt::Debug for ExternalRegistry {
 /// A port that was free on `127.0.0.1` a moment ago (bind to port 0,
 /// read the port, drop the listener).
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .expect("bind 127.0.0.1:0 to find a free port");
+    let listener =
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0 to find a free port");
     listener
         .local_addr()
         .expect("local_addr of a bound listener")
