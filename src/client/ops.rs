@@ -92,6 +92,56 @@ impl Client {
         self.send(Method::PUT, url, &headers, Some(blob.bytes.clone()), scope).await
     }
 
+    /// Uploads a blob in one `POST ?digest=` ("Single POST"). A registry may answer 202 and
+    /// expect a PUT instead; the caller sees that answer as it is.
+    pub async fn push_blob_single_post(&self, repo: &str, blob: &Blob) -> Result<Response, ClientError> {
+        let mut url = self.v2(&format!("{repo}/blobs/uploads/"))?;
+        url.query_pairs_mut().append_pair("digest", blob.digest.as_str());
+        let headers = [("content-type", media::OCTET_STREAM.to_string())];
+        self.send(Method::POST, url, &headers, Some(blob.bytes.clone()), Scope::Push(repo.into())).await
+    }
+
+    /// Uploads a blob in chunks of `chunk` bytes ("Pushing a blob in chunks"): POST, PATCHes
+    /// with `Content-Range`, then the closing PUT. Stops at the first unexpected status.
+    pub async fn push_blob_chunked(&self, repo: &str, blob: &Blob, chunk: usize) -> Result<Response, ClientError> {
+        let scope = Scope::Push(repo.into());
+        let start = self.send(Method::POST, self.v2(&format!("{repo}/blobs/uploads/"))?, &[], None, scope.clone()).await?;
+        if start.status != 202 {
+            return Ok(start);
+        }
+        let mut resp = start;
+        let chunk = chunk.max(1);
+        // Bounded by the blob's length: each PATCH sends at least one byte.
+        for (i, part) in blob.bytes.chunks(chunk).enumerate() {
+            let loc = resp.header("location").ok_or_else(|| ClientError::Other {
+                url: resp.url.to_string(),
+                msg: format!("upload answered {} without Location", resp.status),
+            })?;
+            let url = resp.url.join(loc).map_err(|_| ClientError::BadUrl(loc.into()))?;
+            let from = i * chunk;
+            let headers = [
+                ("content-type", media::OCTET_STREAM.to_string()),
+                ("content-range", format!("{}-{}", from, from + part.len() - 1)),
+                ("content-length", part.len().to_string()),
+            ];
+            resp = self.send(Method::PATCH, url, &headers, Some(part.to_vec()), scope.clone()).await?;
+            if resp.status != 202 {
+                return Ok(resp);
+            }
+        }
+        let loc = resp.header("location").ok_or_else(|| ClientError::Other {
+            url: resp.url.to_string(),
+            msg: "upload answered without Location".into(),
+        })?;
+        let mut url = resp.url.join(loc).map_err(|_| ClientError::BadUrl(loc.into()))?;
+        url.query_pairs_mut().append_pair("digest", blob.digest.as_str());
+        self.send(Method::PUT, url, &[("content-length", "0".to_string())], Some(vec![]), scope).await
+    }
+
+    pub async fn get_blob(&self, repo: &str, digest: &Digest) -> Result<Response, ClientError> {
+        self.send(Method::GET, self.v2(&format!("{repo}/blobs/{digest}"))?, &[], None, Scope::Pull(repo.into())).await
+    }
+
     pub async fn head_blob(&self, repo: &str, digest: &Digest) -> Result<Response, ClientError> {
         self.send(Method::HEAD, self.v2(&format!("{repo}/blobs/{digest}"))?, &[], None, Scope::Pull(repo.into())).await
     }
