@@ -19,7 +19,9 @@ if ! command -v docker-registry >/dev/null 2>&1; then
 fi
 docker-registry --version
 
-if ! ferro-oci-server --version 2>/dev/null | grep -q '1\.0\.0'; then
+# Never run ferro-oci-server to ask its version: it takes no flags, ignores them and starts
+# serving on 0.0.0.0:8080. cargo's own install list answers instead.
+if ! cargo install --list | grep -q '^ferro-oci-server v1\.0\.0:'; then
   echo "==> installing ferro-oci-server 1.0.0 (crates.io)"
   cargo install --locked ferro-oci-server --version 1.0.0
 fi
