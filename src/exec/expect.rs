@@ -197,11 +197,11 @@ fn digest_of(v: &Value) -> Option<&str> {
 }
 
 fn listing_assertions(e: &Expect, obs: &Observation, names: &Names, fails: &mut Vec<String>, notes: &mut Vec<String>) {
-    if let Some((listed, ms)) = obs.listed
-        && e.listed
-    {
-        if !listed {
-            fails.push(format!("referrer not listed within {ms} ms of its push"));
+    if e.listed {
+        match obs.listed {
+            Some((true, _)) => {}
+            Some((false, ms)) => fails.push(format!("referrer not listed within {ms} ms of its push")),
+            None => fails.push("`listed` judges only a wait_listed step (scenario error)".into()),
         }
     }
     let needs_list = e.manifests.is_some() || !e.entries.is_empty() || e.descriptors_valid;

@@ -267,6 +267,7 @@ impl State {
     /// Stores a manifest (and tag). `facts.subject_existed` is computed here. A re-push of an
     /// already stored digest keeps its original sequence number, so it does not move in
     /// referrers lists; with `duplicate_entry` it gains an extra list entry instead.
+    #[allow(clippy::too_many_arguments)] // each argument is one fact of the push; a struct would only rename them
     pub fn put_manifest(
         &mut self,
         name: &str,
