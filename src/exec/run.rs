@@ -207,7 +207,6 @@ struct Acc {
     notes: Vec<String>,
     measurements: BTreeMap<String, f64>,
     transcript: Vec<Exchange>,
-    evaluated: bool,
 }
 
 async fn run_scenario(
@@ -244,7 +243,6 @@ async fn run_scenario(
                 notes: vec![],
                 measurements: BTreeMap::new(),
                 transcript: vec![],
-                evaluated: false,
             };
             (c.id.clone(), a)
         })
@@ -341,7 +339,6 @@ async fn run_scenario(
                 (a.outcome, a.reasons.join("; "))
             };
             let reason = if outcome == Outcome::Failed { format!("{reason} — rule: {}", info.rule) } else { reason };
-            let _ = a.evaluated;
             CheckResult {
                 info: info.clone(),
                 outcome,
@@ -357,7 +354,6 @@ async fn run_scenario(
 
 fn add(acc: &mut HashMap<String, Acc>, id: &str, o: Outcome, reason: Option<String>, notes: Vec<String>, t: Vec<Exchange>) {
     let Some(a) = acc.get_mut(id) else { return };
-    a.evaluated = true;
     if o > a.outcome {
         // The verdict rises; reasons of lower outcomes no longer explain it.
         a.reasons.clear();
@@ -631,36 +627,26 @@ async fn cleanup_ctx(ctx: &Ctx<'_>, residue: &mut Vec<Residue>) {
 async fn cleanup(client: &Client, repo: &str, pushed: &[Built], residue: &mut Vec<Residue>) {
     let mut done = HashSet::new();
     for b in pushed.iter().rev() {
-        if !done.insert(b.digest.to_string()) {
-            continue;
-        }
-        match client.delete_manifest(repo, b.digest.as_str()).await {
-            Ok(r) if matches!(r.status, 200 | 202 | 204 | 404) => {}
-            Ok(r) => residue.push(Residue {
-                repository: repo.into(),
-                reference: b.digest.to_string(),
-                kind: "manifest".into(),
-                why: format!("DELETE answered {}", r.describe()),
-            }),
-            Err(e) => residue.push(Residue { repository: repo.into(), reference: b.digest.to_string(), kind: "manifest".into(), why: e.to_string() }),
+        if done.insert(b.digest.to_string()) {
+            let r = client.delete_manifest(repo, b.digest.as_str()).await;
+            record_delete(residue, repo, &b.digest, "manifest", r);
         }
     }
-    for b in pushed {
-        for blob in &b.blobs {
-            if !done.insert(blob.digest.to_string()) {
-                continue;
-            }
-            match client.delete_blob(repo, &blob.digest).await {
-                Ok(r) if matches!(r.status, 200 | 202 | 204 | 404) => {}
-                Ok(r) => residue.push(Residue {
-                    repository: repo.into(),
-                    reference: blob.digest.to_string(),
-                    kind: "blob".into(),
-                    why: format!("DELETE answered {}", r.describe()),
-                }),
-                Err(e) => residue.push(Residue { repository: repo.into(), reference: blob.digest.to_string(), kind: "blob".into(), why: e.to_string() }),
-            }
+    for blob in pushed.iter().flat_map(|b| &b.blobs) {
+        if done.insert(blob.digest.to_string()) {
+            let r = client.delete_blob(repo, &blob.digest).await;
+            record_delete(residue, repo, &blob.digest, "blob", r);
         }
     }
     let _ = client.take_transcript();
+}
+
+/// A delete that did not succeed (202, or 404 for already gone) leaves residue.
+fn record_delete(residue: &mut Vec<Residue>, repo: &str, digest: &Digest, kind: &str, r: Result<Response, ClientError>) {
+    let why = match r {
+        Ok(r) if matches!(r.status, 200 | 202 | 204 | 404) => return,
+        Ok(r) => format!("DELETE answered {}", r.describe()),
+        Err(e) => e.to_string(),
+    };
+    residue.push(Residue { repository: repo.into(), reference: digest.to_string(), kind: kind.into(), why });
 }

@@ -34,24 +34,16 @@ fn to_diagnostic(path: &Path, text: &str, e: &serde_yaml_ng::Error) -> Diagnosti
     let mut help = None;
     let mut message = message;
     // "unknown field `stauts`, expected one of `status`, ..." → did you mean 'status'?
-    if let Some(rest) = message.strip_prefix("unknown field `").map(str::to_string)
-        && let Some((word, tail)) = rest.split_once('`')
-    {
+    for (prefix, what) in [("unknown field `", "unknown key"), ("unknown variant `", "unknown value")] {
+        let Some(rest) = message.strip_prefix(prefix).map(str::to_string) else { continue };
+        let Some((word, tail)) = rest.split_once('`') else { continue };
         let candidates: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
         help = suggest(word, candidates.iter().copied()).map(|s| format!("did you mean '{s}'?"));
-        message = format!("unknown key '{word}'");
         if help.is_none() && !candidates.is_empty() {
             help = Some(format!("expected one of: {}", candidates.join(", ")));
         }
-    } else if let Some(rest) = message.strip_prefix("unknown variant `").map(str::to_string)
-        && let Some((word, tail)) = rest.split_once('`')
-    {
-        let candidates: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
-        help = suggest(word, candidates.iter().copied()).map(|s| format!("did you mean '{s}'?"));
-        message = format!("unknown value '{word}'");
-        if help.is_none() && !candidates.is_empty() {
-            help = Some(format!("expected one of: {}", candidates.join(", ")));
-        }
+        message = format!("{what} '{word}'");
+        break;
     }
     if let Some(p) = path_ctx {
         message = format!("{message} (in {p})");
