@@ -21,6 +21,8 @@ pub enum Command {
     },
     /// Run the embedded reference registry standalone.
     Serve(ServeArgs),
+    /// Observe what a registry supports (the capability matrix) and write it as JSON.
+    Probe(ProbeArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -79,4 +81,30 @@ pub struct ServeArgs {
     /// Print the fault names and exit.
     #[arg(long)]
     pub list_faults: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ProbeArgs {
+    /// Registry base URL, e.g. http://127.0.0.1:5000. Without it the embedded registry is probed.
+    #[arg(long, env = "REFEREE_TARGET")]
+    pub target: Option<String>,
+    #[arg(long, env = "REFEREE_USERNAME")]
+    pub username: Option<String>,
+    #[arg(long, env = "REFEREE_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// Accept self-signed TLS certificates.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Per-request timeout in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+    /// The probe works in <prefix>/probe-<run id> and <prefix>/probe-<run id>-mount.
+    #[arg(long, default_value = "referee")]
+    pub repo_prefix: String,
+    /// Where the JSON capability matrix is written.
+    #[arg(long, default_value = "reports/probe.json")]
+    pub out: PathBuf,
+    /// Embedded registry only: full or legacy (no referrers API).
+    #[arg(long, default_value = "full")]
+    pub embedded_mode: String,
 }

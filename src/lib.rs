@@ -15,6 +15,7 @@ pub mod exec;
 pub mod exit;
 pub mod oci;
 pub mod plan;
+pub mod profile;
 pub mod registry;
 pub mod report;
 pub mod scenario;

@@ -2,7 +2,8 @@
 
 use clap::Parser;
 use referee::app::{self, RunConfig};
-use referee::cli::{Cli, Command, RunArgs, ServeArgs};
+use referee::cli::{Cli, Command, ProbeArgs, RunArgs, ServeArgs};
+use referee::client::{Client, ClientConfig};
 use referee::exit;
 use referee::registry::{AuthMode, EmbeddedRegistry, Faults, Mode, RegistryConfig};
 use std::time::Duration;
@@ -23,6 +24,7 @@ fn main() {
             Command::Run(a) => run(a).await,
             Command::List { scenarios } => list(&scenarios),
             Command::Serve(a) => serve(a).await,
+            Command::Probe(a) => probe(a).await,
         }
     });
     std::process::exit(code);
@@ -141,4 +143,58 @@ async fn serve(a: ServeArgs) -> i32 {
             exit::HARNESS_ERROR
         }
     }
+}
+
+async fn probe(a: ProbeArgs) -> i32 {
+    let mode: Mode = match a.embedded_mode.parse() {
+        Ok(m) => m,
+        Err(e) => return usage(format!("--embedded-mode: {e}")),
+    };
+    if a.target.is_some() && mode != Mode::Full {
+        return usage("--embedded-mode applies only without --target".into());
+    }
+    let (registry, base) = match &a.target {
+        Some(t) => (None, t.trim_end_matches('/').to_string()),
+        None => {
+            let cfg = RegistryConfig { mode, ..RegistryConfig::default() };
+            match EmbeddedRegistry::start(cfg, "127.0.0.1:0".parse().expect("addr")).await {
+                Ok(reg) => {
+                    let url = reg.url();
+                    (Some(reg), url)
+                }
+                Err(e) => {
+                    eprintln!("error: cannot start the embedded registry: {e}");
+                    return exit::HARNESS_ERROR;
+                }
+            }
+        }
+    };
+    let cfg = ClientConfig {
+        username: a.username,
+        password: a.password,
+        insecure: a.insecure,
+        timeout: Duration::from_secs(a.timeout.max(1)),
+        ..ClientConfig::new(&base)
+    };
+    let client = match Client::new(cfg) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::HARNESS_ERROR;
+        }
+    };
+    let mut report = referee::profile::probe(&client, &a.repo_prefix, &referee::exec::new_run_id()).await;
+    if let Some(reg) = registry {
+        report.target = format!("{} (embedded, {:?} mode)", report.target, mode);
+        reg.shutdown().await;
+    }
+    // A closed pipe (`referee probe | head`) must not keep the JSON from being written.
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(report.render().as_bytes());
+    if let Err(e) = report.write_json(&a.out) {
+        eprintln!("error: cannot write {}: {e}", a.out.display());
+        return exit::HARNESS_ERROR;
+    }
+    let _ = writeln!(std::io::stdout().lock(), "wrote {}", a.out.display());
+    if report.harness_error() { exit::HARNESS_ERROR } else { exit::SUCCESS }
 }

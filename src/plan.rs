@@ -140,6 +140,23 @@ fn step_names(step: &Step) -> (Option<(&str, RepoRef)>, Vec<&str>) {
         uses.push(&w.of);
         uses.push(&w.referrer);
     }
+    for f in [&step.fallback_add, &step.fallback_remove].into_iter().flatten() {
+        uses.push(&f.referrer);
+        if let Some(a) = &f.r#as {
+            def = Some((a.as_str(), RepoRef::Main));
+        }
+    }
+    uses.extend(step.fallback_read.as_ref().map(|f| f.of.as_str()));
+    if let Some(g) = &step.get_manifest {
+        uses.extend(g.of.as_deref());
+        uses.extend(g.referrers_tag_of.as_deref());
+    }
+    uses.extend(step.delete_manifest.as_ref().and_then(|d| d.of.as_deref()));
+    uses.extend(step.mount.as_ref().and_then(|m| m.blob_of.as_deref()));
+    uses.extend(step.get_blob.as_ref().and_then(|g| g.blob_of.as_deref()));
+    if let Some(p) = &step.push_blob {
+        def = Some((p.name.as_str(), RepoRef::Main));
+    }
     for e in step.checks.values() {
         expect_names(e, &mut uses);
     }
@@ -153,6 +170,9 @@ fn expect_names<'a>(e: &'a crate::scenario::Expect, out: &mut Vec<&'a str>) {
         out.extend(m.excludes.iter().map(String::as_str));
     }
     out.extend(e.entries.keys().map(String::as_str));
+    out.extend(e.body_is.as_deref());
+    out.extend(e.digest_of.as_deref());
+    out.extend(e.length_of.as_deref());
     for a in &e.any_of {
         expect_names(a, out);
     }
@@ -172,7 +192,7 @@ fn validate(l: &Loaded) -> Vec<Diagnostic> {
         let actions = step.actions();
         if actions.len() != 1 {
             let msg = if actions.is_empty() {
-                "step has no action (one of push_image, push_artifact, push_index, push, referrers, wait_listed)".to_string()
+                "step has no action (one of push_image, push_artifact, push_index, push, referrers, wait_listed, fallback_add, fallback_remove, fallback_read, get_manifest, delete_manifest, tags_list, mount, get_blob)".to_string()
             } else {
                 format!("step has {} actions ({}); a step does exactly one thing", actions.len(), actions.join(", "))
             };

@@ -51,6 +51,28 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("E4", "later_pages_bad_content_type", &[]),
     ("E5", "link_on_last_page", &[]),
     ("E6", "unstable_cursor", &[]),
+    // A 64-character tag limit (distribution-spec v1.1.1's wording) rejects every referrers tag.
+    ("F1", "tag_limit_64", &["F2", "F4", "F8", "F9"]),
+    ("F2", "fallback_tag_rejected", &["F1", "F4", "F8", "F9"]),
+    // GitLab's bug: the tag resolves to the subject, so every fallback update reads a non-index.
+    ("F3", "tag_resolves_digest", &["F2", "F4", "F8", "F9"]),
+    ("F4", "reserialize_manifests", &["F1", "F2", "F8"]),
+    ("F6", "fallback_index_listed", &[]),
+    ("F8", "reject_empty_index", &[]),
+    ("F9", "tag_update_ignored", &["F4", "F8"]),
+    ("F10", "tags_list_unsorted", &[]),
+    ("H1", "delete_keeps_referrer", &["H7"]),
+    ("H3", "subject_delete_412", &[]),
+    ("H4", "untag_drops_referrers", &[]),
+    ("H5", "delete_disabled_501", &["H1", "H3", "H4", "H6", "H7", "H8"]),
+    ("H6", "tag_delete_keeps_tag", &[]),
+    ("H7", "manifest_delete_lazy", &["H1"]),
+    ("H8", "delete_unknown_202", &[]),
+    ("I1", "mount_without_copy", &["I4", "I5"]),
+    ("I2", "mount_session_no_location", &[]),
+    ("I3", "false_mount", &["I2"]),
+    ("I4", "mount_without_copy", &["I1", "I5"]),
+    ("I5", "mount_without_copy", &["I1", "I4"]),
 ];
 
 fn faults(spec: &str) -> Faults {
@@ -137,4 +159,9 @@ prove! {
     fault_d1 => "D1", fault_d2 => "D2", fault_d3 => "D3", fault_d4 => "D4", fault_d5 => "D5", fault_d6 => "D6",
     fault_d7 => "D7", fault_d8 => "D8", fault_d9 => "D9",
     fault_e1 => "E1", fault_e2 => "E2", fault_e3 => "E3", fault_e4 => "E4", fault_e5 => "E5", fault_e6 => "E6",
+    fault_f1 => "F1", fault_f2 => "F2", fault_f3 => "F3", fault_f4 => "F4", fault_f6 => "F6", fault_f8 => "F8",
+    fault_f9 => "F9", fault_f10 => "F10",
+    fault_h1 => "H1", fault_h3 => "H3", fault_h4 => "H4", fault_h5 => "H5", fault_h6 => "H6", fault_h7 => "H7",
+    fault_h8 => "H8",
+    fault_i1 => "I1", fault_i2 => "I2", fault_i3 => "I3", fault_i4 => "I4", fault_i5 => "I5",
 }

@@ -32,6 +32,13 @@ fn show(r: &RunReport) -> String {
     r.checks.iter().map(|c| format!("{} {:?} {}", c.info.id, c.outcome, c.reason)).collect::<Vec<_>>().join("\n")
 }
 
+/// Real deviations of docker-registry 2.8.2, each explained in notes/real-registries.md.
+const DOCKER_REGISTRY_KNOWN_FAILURES: &[&str] = &[
+    // F10: tags/list is not in lexical order ("v1" before "sha256-…"): distribution-spec
+    // "Listing Tags": "the tags MUST be in lexical … or \"ASCIIbetical\" order".
+    "F10",
+];
+
 #[tokio::test(flavor = "multi_thread")]
 async fn docker_registry_2_8_skips_referrers_api_checks_with_the_reason() {
     let Some(reg) = external::docker_registry() else { return };
@@ -47,7 +54,14 @@ async fn docker_registry_2_8_skips_referrers_api_checks_with_the_reason() {
         }
     }
     // B3 needs no referrers API: distribution 2.8 accepts a subject that does not exist.
-    assert_eq!(verdicts(&report)["B3"], Outcome::Passed, "{}", show(&report));
+    let v = verdicts(&report);
+    assert_eq!(v["B3"], Outcome::Passed, "{}", show(&report));
+    // The fallback (referrers tag schema) works on it, written and read by referee as a client.
+    for id in ["F1", "F2", "F3", "F4", "F8", "F9"] {
+        assert_eq!(v[id], Outcome::Passed, "{id}:\n{}", show(&report));
+    }
+    let failed: Vec<&str> = report.checks.iter().filter(|c| c.outcome == Outcome::Failed).map(|c| c.info.id.as_str()).collect();
+    assert_eq!(failed, DOCKER_REGISTRY_KNOWN_FAILURES, "{}", show(&report));
     assert!(report.residue.is_empty(), "referee left residue: {:?}", report.residue);
 }
 

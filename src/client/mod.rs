@@ -12,5 +12,5 @@ mod transcript;
 
 pub use auth::{Challenge, parse_challenge};
 pub use http::{Client, ClientConfig, ClientError, Response, Scope};
-pub use ops::{LinkError, Page, parse_link_next};
+pub use ops::{LinkError, Page, descriptor_from_json, parse_link_next};
 pub use transcript::Exchange;

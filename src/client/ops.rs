@@ -142,6 +142,45 @@ impl Client {
         self.send(Method::GET, self.v2(&format!("{repo}/blobs/{digest}"))?, &[], None, Scope::Pull(repo.into())).await
     }
 
+    /// `POST /v2/<name>/blobs/uploads/?mount=<digest>[&from=<repo>]` ("Mounting a blob").
+    pub async fn mount_blob(&self, repo: &str, digest: &Digest, from: Option<&str>) -> Result<Response, ClientError> {
+        let mut url = self.v2(&format!("{repo}/blobs/uploads/"))?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("mount", digest.as_str());
+            if let Some(f) = from {
+                q.append_pair("from", f);
+            }
+        }
+        self.send(Method::POST, url, &[], None, Scope::Push(repo.into())).await
+    }
+
+    /// `POST /v2/<name>/blobs/uploads/`: opens an upload session.
+    pub async fn start_upload(&self, repo: &str) -> Result<Response, ClientError> {
+        self.send(Method::POST, self.v2(&format!("{repo}/blobs/uploads/"))?, &[], None, Scope::Push(repo.into())).await
+    }
+
+    /// `PATCH <session>` with `Content-Range: <from>-<from+len-1>`.
+    pub async fn patch_upload(&self, repo: &str, url: Url, from: usize, bytes: Vec<u8>) -> Result<Response, ClientError> {
+        let headers = [
+            ("content-type", media::OCTET_STREAM.to_string()),
+            ("content-range", format!("{}-{}", from, from + bytes.len().max(1) - 1)),
+            ("content-length", bytes.len().to_string()),
+        ];
+        self.send(Method::PATCH, url, &headers, Some(bytes), Scope::Push(repo.into())).await
+    }
+
+    /// `GET <session>`: the upload's progress.
+    pub async fn upload_status(&self, repo: &str, url: Url) -> Result<Response, ClientError> {
+        self.send(Method::GET, url, &[], None, Scope::Push(repo.into())).await
+    }
+
+    /// The closing `PUT` of an upload session at `url` (which carries `?digest=`).
+    pub async fn put_upload(&self, repo: &str, url: Url, bytes: Vec<u8>) -> Result<Response, ClientError> {
+        let headers = [("content-type", media::OCTET_STREAM.to_string())];
+        self.send(Method::PUT, url, &headers, Some(bytes), Scope::Push(repo.into())).await
+    }
+
     pub async fn head_blob(&self, repo: &str, digest: &Digest) -> Result<Response, ClientError> {
         self.send(Method::HEAD, self.v2(&format!("{repo}/blobs/{digest}"))?, &[], None, Scope::Pull(repo.into())).await
     }
@@ -296,9 +335,37 @@ impl Client {
         let index = b.manifest(referrer.referrer_descriptor()).build();
         self.put_manifest(repo, &referrers_tag(subject.digest.as_str()), media::IMAGE_INDEX, &index.bytes).await
     }
+
+    /// Like [`put_manifest`](Client::put_manifest), with extra request headers (e.g. the
+    /// conditional `If-Match` / `If-None-Match` of the capability probe).
+    pub async fn put_manifest_with_headers(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+        extra: &[(&str, String)],
+    ) -> Result<Response, ClientError> {
+        let mut headers = vec![("content-type", media_type.to_string())];
+        headers.extend(extra.iter().cloned());
+        self.send(
+            Method::PUT,
+            self.v2(&format!("{repo}/manifests/{reference}"))?,
+            &headers,
+            Some(bytes.to_vec()),
+            Scope::Push(repo.into()),
+        )
+        .await
+    }
+
+    /// `DELETE` of an upload session at `url` (a resolved `Location`), to cancel it.
+    pub async fn cancel_upload(&self, repo: &str, url: Url) -> Result<Response, ClientError> {
+        self.send(Method::DELETE, url, &[], None, Scope::Push(repo.into())).await
+    }
 }
 
-fn descriptor_from_json(v: &serde_json::Value) -> Option<crate::oci::Descriptor> {
+/// A descriptor from JSON, if it has the required fields.
+pub fn descriptor_from_json(v: &serde_json::Value) -> Option<crate::oci::Descriptor> {
     Some(crate::oci::Descriptor {
         media_type: v.get("mediaType")?.as_str()?.to_string(),
         digest: Digest::parse(v.get("digest")?.as_str()?).ok()?,

@@ -22,6 +22,8 @@ pub struct Observation {
     pub pushed: Option<Built>,
     /// For `wait_listed`: whether it was listed, and after how long.
     pub listed: Option<(bool, u64)>,
+    /// A request the step made after the judged one (e.g. finishing an upload session).
+    pub followup: Option<Response>,
 }
 
 /// The verdict of one evaluation.
@@ -74,7 +76,16 @@ fn assertions(e: &Expect, obs: &Observation, names: &Names, fails: &mut Vec<Stri
         || e.oci_subject
         || !e.error_code.is_empty()
         || e.index
-        || e.link.is_some();
+        || e.link.is_some()
+        || !e.header_present.is_empty()
+        || e.body_is.is_some()
+        || e.body_empty
+        || !e.error_code_if_json.is_empty()
+        || e.tags_valid
+        || e.then_status.is_some()
+        || e.digest_of.is_some()
+        || e.length_of.is_some()
+        || e.body_text.is_some();
     let Some(r) = obs.response.as_ref() else {
         if needs_response {
             fails.push("no response to judge".into());
@@ -149,6 +160,70 @@ fn assertions(e: &Expect, obs: &Observation, names: &Names, fails: &mut Vec<Stri
     {
         fails.push(why);
     }
+    for h in &e.header_present {
+        if r.header(h).is_none() {
+            fails.push(format!("header {h} is missing"));
+        }
+    }
+    if let Some(name) = &e.body_is
+        && let Some(b) = names.get(name.as_str())
+        && r.body != b.bytes
+    {
+        fails.push(format!(
+            "body ({} bytes, {}) is not the exact bytes of '{name}' ({} bytes, {})",
+            r.body.len(),
+            Digest::sha256(&r.body),
+            b.bytes.len(),
+            b.digest
+        ));
+    }
+    if e.body_empty && !r.body.is_empty() {
+        fails.push(format!("body must be empty, got {} bytes", r.body.len()));
+    }
+    if !e.error_code_if_json.is_empty()
+        && let Ok(v) = r.json()
+    {
+        match v.get("errors").and_then(|x| x.get(0)).and_then(|x| x.get("code")).and_then(Value::as_str) {
+            Some(c) if e.error_code_if_json.iter().any(|w| w == c) => {}
+            other => fails.push(format!("JSON error body has code {other:?}, expected one of {}", e.error_code_if_json.join(", "))),
+        }
+    }
+    if let Some(name) = &e.digest_of
+        && let Some(b) = names.get(name.as_str())
+    {
+        match r.header("docker-content-digest") {
+            Some(d) if d == b.digest.as_str() => {}
+            Some(d) => fails.push(format!("Docker-Content-Digest is {d}, expected {}", b.digest)),
+            None => fails.push(format!("Docker-Content-Digest is missing (expected {})", b.digest)),
+        }
+    }
+    if let Some(name) = &e.length_of
+        && let Some(b) = names.get(name.as_str())
+    {
+        let want = b.bytes.len().to_string();
+        match r.header("content-length") {
+            Some(l) if l == want => {}
+            Some(l) => fails.push(format!("Content-Length is {l}, expected {want}")),
+            None => fails.push(format!("Content-Length is missing (expected {want})")),
+        }
+    }
+    if let Some(t) = &e.body_text
+        && r.body != t.as_bytes()
+    {
+        fails.push(format!("body is {:?}, expected {t:?}", String::from_utf8_lossy(&r.body[..r.body.len().min(200)])));
+    }
+    if let Some(st) = &e.then_status {
+        match &obs.followup {
+            Some(f) if st.0.contains(&f.status) => {}
+            Some(f) => fails.push(format!("the follow-up {} {} answered {}", "request to", f.url.path(), f.describe())),
+            None => fails.push("no follow-up request could be made (no usable Location)".into()),
+        }
+    }
+    if e.tags_valid
+        && let Err(why) = check_tags(r, notes)
+    {
+        fails.push(why);
+    }
     if let Some(p) = e.link {
         let has = r.header("link").is_some();
         match (p, has) {
@@ -158,6 +233,29 @@ fn assertions(e: &Expect, obs: &Observation, names: &Names, fails: &mut Vec<Stri
         }
     }
     listing_assertions(e, obs, names, fails, notes);
+}
+
+/// distribution-spec "Listing Tags": `{"name", "tags": [...]}`, tags in lexical or ASCII order.
+fn check_tags(r: &Response, notes: &mut Vec<String>) -> Result<(), String> {
+    let v = r.json()?;
+    if v.get("name").and_then(Value::as_str).is_none() {
+        return Err("tags list has no `name`".into());
+    }
+    let tags: Vec<&str> = match v.get("tags") {
+        Some(Value::Array(a)) => a.iter().map(|t| t.as_str().ok_or("a tag is not a string")).collect::<Result<_, _>>()?,
+        Some(Value::Null) => {
+            notes.push("`tags` is null (an empty repository)".into());
+            vec![]
+        }
+        _ => return Err("tags list has no `tags` array".into()),
+    };
+    let ascii = tags.windows(2).all(|w| w[0] <= w[1]);
+    let lexical = tags.windows(2).all(|w| w[0].to_lowercase() <= w[1].to_lowercase());
+    if !ascii && !lexical {
+        let at = tags.windows(2).position(|w| w[0] > w[1] && w[0].to_lowercase() > w[1].to_lowercase()).unwrap_or(0);
+        return Err(format!("tags are not in lexical order: {:?} comes before {:?}", tags[at], tags[at + 1]));
+    }
+    Ok(())
 }
 
 /// Checks that a body is an image index usable as a referrers response.

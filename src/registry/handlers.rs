@@ -459,9 +459,22 @@ fn start_upload(shared: &Shared, name: &str, query: &str, body: Bytes) -> Respon
             Some(from) => st.repo(from).and_then(|r| r.blobs.get(&digest)).cloned(),
             None => st.repos.values().find_map(|r| r.blobs.get(&digest)).cloned(),
         };
+        let faults = &shared.config.faults;
         if let Some(bytes) = found {
-            st.repo_or_create(name).blobs.insert(digest.clone(), bytes);
+            let repo = st.repo_or_create(name);
+            if !faults.mount_without_copy {
+                repo.blobs.insert(digest.clone(), bytes);
+            }
             return blob_created(name, &digest);
+        }
+        if faults.false_mount {
+            st.repo_or_create(name);
+            return blob_created(name, &digest);
+        }
+        if faults.mount_session_no_location {
+            let uuid = shared.store.fresh_id(32);
+            st.repo_or_create(name).uploads.insert(uuid.clone(), Vec::new());
+            return finish(reply(StatusCode::ACCEPTED).header("Docker-Upload-UUID", uuid), Body::empty());
         }
         // Not mountable: fall through to an ordinary upload session (202).
     } else if let Some(d) = param(&params, "digest") {
@@ -702,6 +715,12 @@ fn put_manifest(shared: &Shared, name: &str, reference: &str, headers: &HeaderMa
         .detail(json!({ "reference": reference }))
         .into_response();
     }
+    if ref_digest.is_none() && faults.tag_limit_64 && reference.len() > 64 {
+        return err(StatusCode::BAD_REQUEST, "TAG_INVALID", "tag longer than 64 characters");
+    }
+    if ref_digest.is_none() && faults.fallback_tag_rejected && is_referrers_tag(reference) {
+        return err(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", "reserved tag name");
+    }
     if body.len() > config.max_manifest_bytes {
         return OciError::new(StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID", "manifest too large")
             .detail(json!({ "size": body.len(), "limit": config.max_manifest_bytes }))
@@ -742,6 +761,13 @@ fn put_manifest(shared: &Shared, name: &str, reference: &str, headers: &HeaderMa
         Ok(f) => f,
         Err(e) => return err(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", e.to_string()),
     };
+    if faults.reject_empty_index
+        && facts.is_index
+        && serde_json::from_slice::<Value>(&body).is_ok_and(|v| v["manifests"].as_array().is_some_and(Vec::is_empty))
+    {
+        return err(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", "index has no manifests");
+    }
+    let body = if faults.reserialize_manifests { reserialized(&body) } else { body };
     if faults.subject_media_type_allowlist
         && let Some(subject) = &facts.subject
         && subject.media_type.as_deref() != Some(IMAGE_MANIFEST)
@@ -795,6 +821,11 @@ fn put_manifest(shared: &Shared, name: &str, reference: &str, headers: &HeaderMa
         raw_content_type.to_string()
     };
     let tag = ref_digest.is_none().then(|| reference.to_string());
+    let tag = if faults.tag_update_ignored && tag.as_ref().is_some_and(|t| st.repo(name).is_some_and(|r| r.tags.contains_key(t))) {
+        None
+    } else {
+        tag
+    };
     let outcome = st.put_manifest(
         name,
         digest.clone(),
@@ -830,7 +861,14 @@ fn get_manifest(shared: &Shared, name: &str, reference: &str) -> Response {
     let Some(repo) = st.repo(name) else {
         return unknown_name(name);
     };
-    match repo.resolve(reference) {
+    let resolved = repo.resolve(reference).or_else(|| {
+        // GitLab's bug: a tag `sha256-<hex>` found as the manifest `sha256:<hex>`.
+        let (alg, hex) = reference.split_once('-')?;
+        (shared.config.faults.tag_resolves_digest && !repo.tags.contains_key(reference))
+            .then(|| repo.resolve(&format!("{alg}:{hex}")))
+            .flatten()
+    });
+    match resolved {
         Some((digest, record)) => finish(
             reply(StatusCode::OK)
                 .header(header::CONTENT_TYPE, record.content_type.as_str())
@@ -842,19 +880,73 @@ fn get_manifest(shared: &Shared, name: &str, reference: &str) -> Response {
 }
 
 fn delete_manifest(shared: &Shared, name: &str, reference: &str) -> Response {
+    let faults = &shared.config.faults;
+    if faults.delete_disabled_501 {
+        return err(StatusCode::NOT_IMPLEMENTED, "UNSUPPORTED", "manifest deletion is disabled");
+    }
     let mut st = shared.store.lock();
     let Some(repo) = st.repo_mut(name) else {
         return unknown_name(name);
     };
     let deleted = match Digest::parse(reference) {
-        // Deleting by digest removes the manifest, its tags and thus its referrers entries.
-        Ok(d) => repo.delete_manifest(&d),
-        Err(_) => repo.tags.remove(reference).is_some(),
+        Ok(d) => {
+            let has_referrers = repo.referrers.get(&d).is_some_and(|l| !l.is_empty());
+            if faults.subject_delete_412 && repo.manifests.contains_key(&d) && has_referrers {
+                return err(StatusCode::PRECONDITION_FAILED, "PRECONDITION", "manifest has referrers");
+            }
+            let has_subject = repo.manifests.get(&d).is_some_and(|r| r.facts.subject.is_some());
+            if faults.manifest_delete_lazy || (faults.delete_keeps_referrer && has_subject) {
+                let known = repo.manifests.contains_key(&d);
+                if faults.delete_keeps_referrer && has_subject {
+                    repo.tags.retain(|_, t| *t != d);
+                }
+                known
+            } else {
+                // Deleting by digest removes the manifest, its tags and thus its referrers entries.
+                repo.delete_manifest(&d)
+            }
+        }
+        Err(_) if faults.tag_delete_keeps_tag => repo.tags.contains_key(reference),
+        Err(_) => match repo.tags.remove(reference) {
+            Some(target) => {
+                if faults.untag_drops_referrers {
+                    repo.referrers.remove(&target);
+                }
+                true
+            }
+            None => false,
+        },
     };
-    if deleted {
+    if deleted || faults.delete_unknown_202 {
         finish(reply(StatusCode::ACCEPTED), Body::empty())
     } else {
         unknown_manifest(reference)
+    }
+}
+
+/// `alg-<hex>`: the shape of a referrers tag for a registered algorithm.
+fn is_referrers_tag(tag: &str) -> bool {
+    tag.split_once('-').is_some_and(|(alg, hex)| {
+        matches!(alg, "sha256" | "sha512") && hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
+/// The same JSON with every object's keys sorted (what a registry that re-serializes stores).
+fn reserialized(body: &Bytes) -> Bytes {
+    fn sort(v: Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut pairs: Vec<(String, Value)> = m.into_iter().map(|(k, v)| (k, sort(v))).collect();
+                pairs.sort_by(|a, b| a.0.cmp(&b.0));
+                Value::Object(pairs.into_iter().collect())
+            }
+            Value::Array(a) => Value::Array(a.into_iter().map(sort).collect()),
+            other => other,
+        }
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v) => Bytes::from(serde_json::to_vec_pretty(&sort(v)).unwrap_or_else(|_| body.to_vec())),
+        Err(_) => body.clone(),
     }
 }
 
@@ -874,7 +966,10 @@ fn list_tags(shared: &Shared, name: &str, query: &str) -> Response {
     };
     let mut remaining = repo.tags.keys().filter(|t| last.is_none_or(|l| t.as_str() > l));
     let limit = n.unwrap_or(usize::MAX);
-    let tags: Vec<&String> = remaining.by_ref().take(limit).collect();
+    let mut tags: Vec<&String> = remaining.by_ref().take(limit).collect();
+    if shared.config.faults.tags_list_unsorted {
+        tags.reverse();
+    }
     let more = limit > 0 && remaining.next().is_some();
     let body = json!({ "name": name, "tags": tags }).to_string();
     let mut resp = reply(StatusCode::OK).header(header::CONTENT_TYPE, "application/json");
@@ -970,6 +1065,12 @@ fn direct_referrers<'a>(
 fn collect_referrers<'a>(st: &'a StoreState, name: &str, subject: &Digest, faults: &Faults) -> Vec<Listed<'a>> {
     let now = Instant::now();
     let mut out = direct_referrers(st, name, subject, faults, now);
+    if faults.fallback_index_listed
+        && let Some((repo_name, repo)) = st.repos.get_key_value(name)
+        && let Some((digest, record)) = repo.resolve(&crate::oci::referrers_tag(subject.as_str()))
+    {
+        out.push(Listed { seq: record.seq, repo: repo_name, digest, record });
+    }
     if faults.include_transitive_referrers {
         // Bounded so a (hash-impossible, but fault-tolerant) cycle cannot spin forever.
         const MAX_DEPTH: usize = 8;

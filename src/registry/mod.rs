@@ -10,10 +10,12 @@
 //! - `server`: [`router`] and the [`EmbeddedRegistry`] lifecycle.
 
 mod auth;
+mod chaos;
 mod config;
 mod handlers;
 mod server;
 mod store;
 
+pub use chaos::Chaos;
 pub use config::{AuthMode, Faults, Mode, RegistryConfig};
 pub use server::{EmbeddedRegistry, router};

@@ -85,6 +85,39 @@ pub struct Step {
     pub referrers: Option<Referrers>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_listed: Option<WaitListed>,
+    /// `GET /v2/` ("Determining Support").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ping: Option<Ping>,
+    /// Upload a blob in one of the three ways.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_blob: Option<PushBlob>,
+    /// Poke an upload session: an out-of-order chunk, or its status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_session: Option<UploadSession>,
+    /// Client-side referrers-tag update: add a referrer to its subject's fallback index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_add: Option<FallbackAdd>,
+    /// Client-side referrers-tag update: remove a referrer from its subject's fallback index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_remove: Option<FallbackAdd>,
+    /// `GET /v2/<name>/manifests/<referrers tag of a subject>`, judged as a referrers list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_read: Option<FallbackRead>,
+    /// `GET`/`HEAD /v2/<name>/manifests/<reference>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub get_manifest: Option<GetManifest>,
+    /// `DELETE /v2/<name>/manifests/<reference>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_manifest: Option<DeleteManifest>,
+    /// `GET /v2/<name>/tags/list`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags_list: Option<TagsList>,
+    /// `POST /v2/<name>/blobs/uploads/?mount=<digest>[&from=<repo>]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount: Option<Mount>,
+    /// `GET`/`HEAD /v2/<name>/blobs/<digest>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub get_blob: Option<GetBlob>,
     /// Check id → what its answer must look like.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub checks: BTreeMap<String, Expect>,
@@ -111,6 +144,23 @@ impl Step {
         }
         if self.wait_listed.is_some() {
             v.push("wait_listed");
+        }
+        for (present, name) in [
+            (self.ping.is_some(), "ping"),
+            (self.push_blob.is_some(), "push_blob"),
+            (self.upload_session.is_some(), "upload_session"),
+            (self.fallback_add.is_some(), "fallback_add"),
+            (self.fallback_remove.is_some(), "fallback_remove"),
+            (self.fallback_read.is_some(), "fallback_read"),
+            (self.get_manifest.is_some(), "get_manifest"),
+            (self.delete_manifest.is_some(), "delete_manifest"),
+            (self.tags_list.is_some(), "tags_list"),
+            (self.mount.is_some(), "mount"),
+            (self.get_blob.is_some(), "get_blob"),
+        ] {
+            if present {
+                v.push(name);
+            }
         }
         v
     }
@@ -179,6 +229,15 @@ pub struct PushArtifact {
     /// Pad with an annotation of about this many bytes (for pagination).
     #[serde(default)]
     pub annotation_bytes: usize,
+    /// Fields the image-spec does not define, added at the top level (must be kept).
+    #[serde(default)]
+    pub extra_fields: BTreeMap<String, serde_json::Value>,
+    /// Embed the layer's content in its descriptor's `data` field.
+    #[serde(default)]
+    pub layer_data: bool,
+    /// The layer's media type (default `application/octet-stream`).
+    #[serde(default)]
+    pub layer_media_type: Option<String>,
     #[serde(default)]
     pub by: By,
     #[serde(default)]
@@ -217,6 +276,18 @@ pub struct PushAgain {
     pub by: By,
     #[serde(default)]
     pub tag: Option<String>,
+    /// Push into this repository instead of the one it was pushed to before.
+    #[serde(default)]
+    pub repo: Option<RepoRef>,
+    /// Send only the manifest (its blobs must already be there, e.g. mounted).
+    #[serde(default)]
+    pub manifest_only: bool,
+    /// Push under this literal reference instead (e.g. an invalid digest).
+    #[serde(default)]
+    pub reference: Option<String>,
+    /// Push under a valid digest that is not this manifest's.
+    #[serde(default)]
+    pub wrong_digest: bool,
 }
 
 /// How many pages of a referrers listing to read.
@@ -280,6 +351,185 @@ pub struct WaitListed {
     pub of: String,
     pub referrer: String,
     pub within_ms: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ping {}
+
+/// How a blob is uploaded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UploadMethod {
+    /// "POST then PUT".
+    #[default]
+    PostPut,
+    /// "Single POST" (`POST ?digest=` with the body); a 202 is finished with a PUT.
+    SinglePost,
+    /// "Pushing a blob in chunks": PATCHes with Content-Range, then PUT.
+    Chunked,
+}
+
+/// A blob upload; `empty` uploads the empty JSON `{}`, else `size` bytes unique to the run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushBlob {
+    pub name: String,
+    #[serde(default)]
+    pub method: UploadMethod,
+    #[serde(default)]
+    pub empty: bool,
+    #[serde(default = "default_blob_size")]
+    pub size: usize,
+    /// Chunk size for `chunked`.
+    #[serde(default = "default_chunk")]
+    pub chunk: usize,
+}
+
+fn default_blob_size() -> usize {
+    4096
+}
+
+fn default_chunk() -> usize {
+    1024
+}
+
+/// What to do with a fresh upload session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionAction {
+    /// PATCH a chunk that does not start where the session is (expect 416).
+    OutOfOrder,
+    /// GET the session (expect 204 with Location and Range).
+    Status,
+    /// DELETE the session (expect 204).
+    Cancel,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadSession {
+    pub action: SessionAction,
+}
+
+/// Add or remove `referrer` in the referrers-tag index of its subject (distribution-spec
+/// "Pushing Manifests with Subject" client steps; "Deleting Manifests" for removal).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FallbackAdd {
+    pub referrer: String,
+    /// Name the index this step pushes, for later expectations.
+    #[serde(default)]
+    pub r#as: Option<String>,
+}
+
+/// Read the referrers-tag index of `of` (addressed by `alg` when given).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FallbackRead {
+    pub of: String,
+    #[serde(default)]
+    pub alg: Option<crate::oci::Algorithm>,
+}
+
+/// HTTP method for reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadMethod {
+    #[default]
+    Get,
+    Head,
+}
+
+/// A manifest read. Exactly one of `of`, `referrers_tag_of`, `random`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GetManifest {
+    #[serde(default)]
+    pub of: Option<String>,
+    #[serde(default)]
+    pub by: By,
+    #[serde(default)]
+    pub tag: Option<String>,
+    /// The referrers tag (`sha256-<hex>`) of this manifest.
+    #[serde(default)]
+    pub referrers_tag_of: Option<String>,
+    /// A digest nothing has.
+    #[serde(default)]
+    pub random: bool,
+    #[serde(default)]
+    pub method: ReadMethod,
+    #[serde(default)]
+    pub repo: RepoRef,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteManifest {
+    /// After a 202, read the same reference again (the follow-up, judged by `then_status`).
+    #[serde(default)]
+    pub then: Option<ReadMethod>,
+    #[serde(default)]
+    pub of: Option<String>,
+    #[serde(default)]
+    pub by: By,
+    #[serde(default)]
+    pub tag: Option<String>,
+    #[serde(default)]
+    pub random: bool,
+    #[serde(default)]
+    pub repo: RepoRef,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagsList {
+    #[serde(default)]
+    pub repo: RepoRef,
+}
+
+/// Which blob of a built manifest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WhichBlob {
+    Config,
+    #[default]
+    Layer,
+}
+
+/// Mount a blob of `blob_of` (or a random digest) into `into`, from `from` unless `anonymous`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mount {
+    #[serde(default)]
+    pub blob_of: Option<String>,
+    #[serde(default)]
+    pub which: WhichBlob,
+    #[serde(default)]
+    pub random: bool,
+    pub into: RepoRef,
+    #[serde(default)]
+    pub from: RepoRef,
+    /// Leave out `from` (the registry MAY look the blob up itself).
+    #[serde(default)]
+    pub anonymous: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GetBlob {
+    /// A pushed blob (`push_blob`) or a blob of a pushed manifest.
+    #[serde(default)]
+    pub blob_of: Option<String>,
+    /// A digest nothing has.
+    #[serde(default)]
+    pub random: bool,
+    #[serde(default)]
+    pub which: WhichBlob,
+    #[serde(default)]
+    pub repo: RepoRef,
+    #[serde(default)]
+    pub method: ReadMethod,
 }
 
 /// `Link` presence.
@@ -379,6 +629,34 @@ pub struct Expect {
     /// For `wait_listed`: listed within the step's bound.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub listed: bool,
+    /// The step's follow-up request (e.g. the PUT that finishes an upload session a mount
+    /// started) answered one of these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub then_status: Option<Statuses>,
+    /// `Docker-Content-Digest` equals the digest of this named manifest or blob.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest_of: Option<String>,
+    /// `Content-Length` equals the size of this named manifest or blob.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length_of: Option<String>,
+    /// The body is exactly this text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_text: Option<String>,
+    /// These headers are present (any value).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub header_present: Vec<String>,
+    /// The body is exactly the bytes of this named manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_is: Option<String>,
+    /// The body is empty (HEAD).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub body_empty: bool,
+    /// A JSON error body, if there is one, carries one of these codes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub error_code_if_json: Vec<String>,
+    /// `GET tags/list` answered a valid list (`name`, `tags` strings) in lexical order.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tags_valid: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub any_of: Vec<Expect>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,0 +1,7 @@
+//! What a registry really does, as opposed to what a vendor profile declares. The main type is
+//! [`ProbeReport`]: the capability matrix [`probe`] observes in throwaway repositories, one
+//! [`Cell`] per capability (`referee probe`).
+
+pub mod probe;
+
+pub use probe::{Cell, FORMAT_VERSION, ProbeReport, names, probe};
