@@ -157,9 +157,6 @@ fn step_names(step: &Step) -> (Option<(&str, RepoRef)>, Vec<&str>) {
     if let Some(p) = &step.push_blob {
         def = Some((p.name.as_str(), RepoRef::Main));
     }
-    for e in step.checks.values() {
-        expect_names(e, &mut uses);
-    }
     (def, uses)
 }
 
@@ -224,6 +221,20 @@ fn validate(l: &Loaded) -> Vec<Diagnostic> {
             && !defined.insert(name)
         {
             d.push(Diagnostic::at_token(&l.path, &l.text, line_of(i), name, format!("'{name}' is defined twice")));
+        }
+        // Expectations may name what this very step defines (`digest_of: <pushed name>`).
+        let mut judged = vec![];
+        for e in step.checks.values() {
+            expect_names(e, &mut judged);
+        }
+        for u in judged {
+            if !defined.contains(u) {
+                let help = crate::scenario::diag::suggest(u, defined.iter().copied()).map(|s| format!("did you mean '{s}'?"));
+                d.push(
+                    Diagnostic::at_token(&l.path, &l.text, line_of(i), u, format!("'{u}' is not defined by this or an earlier step"))
+                        .with_help(help),
+                );
+            }
         }
         for id in step.checks.keys() {
             used_checks.insert(id);

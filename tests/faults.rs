@@ -9,6 +9,20 @@ use std::collections::BTreeSet;
 
 /// (check, fault, other checks of the same scenario that also fail).
 const TABLE: &[(&str, &str, &[&str])] = &[
+    ("A1", "ping_404", &[]),
+    ("A2", "blob_put_no_location", &["A4"]),
+    ("A3", "single_post_drops_body", &[]),
+    ("A4", "chunk_range_ignored", &[]),
+    ("A5", "small_blob_rejected", &[]),
+    ("A6", "reserialize_manifests", &["A9", "A11", "A12", "A13"]),
+    ("A7", "head_no_digest_header", &[]),
+    ("A8", "unknown_content_500", &[]),
+    ("A9", "reject_nested_index", &[]),
+    ("A10", "reject_empty_config", &["A13"]),
+    ("A11", "media_type_allowlist", &["A10", "A13"]),
+    ("A12", "reserialize_manifests", &["A6", "A9", "A11", "A13"]),
+    ("A13", "reserialize_manifests", &["A6", "A9", "A11", "A12"]),
+    ("A14", "trust_reference_digest", &[]),
     ("B1", "omit_oci_subject", &["B2"]),
     ("B2", "oci_subject_true", &["B1"]),
     ("B3", "reject_missing_subject", &[]),
@@ -151,6 +165,9 @@ macro_rules! prove {
 }
 
 prove! {
+    fault_a1 => "A1", fault_a2 => "A2", fault_a3 => "A3", fault_a4 => "A4", fault_a5 => "A5", fault_a6 => "A6",
+    fault_a7 => "A7", fault_a8 => "A8", fault_a9 => "A9", fault_a10 => "A10", fault_a11 => "A11", fault_a12 => "A12",
+    fault_a13 => "A13", fault_a14 => "A14",
     fault_b1 => "B1", fault_b2 => "B2", fault_b3 => "B3", fault_b4 => "B4", fault_b5 => "B5", fault_b6 => "B6",
     fault_b7 => "B7", fault_b8 => "B8", fault_b9 => "B9", fault_b10 => "B10", fault_b11 => "B11", fault_b12 => "B12",
     fault_c1 => "C1", fault_c2 => "C2", fault_c3 => "C3", fault_c4 => "C4", fault_c5 => "C5", fault_c6 => "C6",

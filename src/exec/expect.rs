@@ -85,7 +85,8 @@ fn assertions(e: &Expect, obs: &Observation, names: &Names, fails: &mut Vec<Stri
         || e.then_status.is_some()
         || e.digest_of.is_some()
         || e.length_of.is_some()
-        || e.body_text.is_some();
+        || e.body_text.is_some()
+        || e.rejected;
     let Some(r) = obs.response.as_ref() else {
         if needs_response {
             fails.push("no response to judge".into());
@@ -186,6 +187,13 @@ fn assertions(e: &Expect, obs: &Observation, names: &Names, fails: &mut Vec<Stri
         match v.get("errors").and_then(|x| x.get(0)).and_then(|x| x.get("code")).and_then(Value::as_str) {
             Some(c) if e.error_code_if_json.iter().any(|w| w == c) => {}
             other => fails.push(format!("JSON error body has code {other:?}, expected one of {}", e.error_code_if_json.join(", "))),
+        }
+    }
+    if e.rejected {
+        if r.status < 400 {
+            fails.push(format!("the request was accepted: {}", r.describe()));
+        } else if r.status >= 500 {
+            notes.push(format!("refused with a server error ({}) rather than a 4xx", r.status));
         }
     }
     if let Some(name) = &e.digest_of

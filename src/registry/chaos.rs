@@ -131,21 +131,21 @@ impl std::fmt::Display for Chaos {
 const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 /// [`Chaos::InvalidJson`]'s body: an index cut off inside its first descriptor.
-pub const INVALID_JSON: &str =
+const INVALID_JSON: &str =
     r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"digest":"#;
 
 /// [`Chaos::HugeBody`]'s size: above the client's 64 MiB body cap, so the cap (not the
 /// timeout, not the memory) is what stops the client.
-pub const HUGE_BODY_BYTES: u64 = 70 * 1024 * 1024;
+const HUGE_BODY_BYTES: u64 = 70 * 1024 * 1024;
 
 /// [`Chaos::WrongContentLength`]'s lie.
-pub const EXTRA_LENGTH: u64 = 1000;
+const EXTRA_LENGTH: u64 = 1000;
 
 /// How much of the body [`Chaos::CloseMidBody`] sends before hanging up.
-pub const CLOSE_AFTER_BYTES: usize = 300;
+const CLOSE_AFTER_BYTES: usize = 300;
 
 /// [`Chaos::SlowResponse`]'s stall.
-pub const SLOW_RESPONSE: Duration = Duration::from_secs(60);
+const SLOW_RESPONSE: Duration = Duration::from_secs(60);
 
 /// The middleware: installed on the whole router, it acts only on referrers `GET`s.
 pub async fn middleware(State(chaos): State<Chaos>, req: Request, next: Next) -> Response {

@@ -125,6 +125,18 @@ faults! {
     later_pages_bad_content_type => "pages after the first are served as application/json (breaks: image index Content-Type on every page)",
     link_on_last_page => "the last page carries a Link to itself (breaks: last page has no Link)",
     unstable_cursor => "newest-first order with a numeric ?offset= cursor, so inserts shift entries between pages (breaks: stable pagination)",
+    // A: baseline push and pull.
+    ping_404 => "GET /v2/ answers 404 (breaks: determining support)",
+    blob_put_no_location => "a completed blob upload answers 201 without Location (breaks: 201 + Location)",
+    single_post_drops_body => "a single-POST upload answers 201 but stores nothing (breaks: single POST)",
+    chunk_range_ignored => "an out-of-order chunk is accepted instead of 416 (breaks: chunked uploads)",
+    small_blob_rejected => "blobs under 3 bytes are rejected with SIZE_INVALID (breaks: the 2-byte empty JSON blob)",
+    head_no_digest_header => "HEAD of a manifest or blob lacks Docker-Content-Digest (breaks: HEAD headers, MUST on main)",
+    unknown_content_500 => "GET/HEAD of an unknown manifest or blob answers 500 (breaks: 404 for unknown content)",
+    reject_nested_index => "an index that lists another index is rejected with MANIFEST_INVALID (breaks: nested indexes)",
+    reject_empty_config => "a manifest whose config is the empty descriptor is rejected (breaks: artifacts with the empty config)",
+    media_type_allowlist => "artifactType or config.mediaType outside a short known list is rejected (breaks: unknown media types accepted)",
+    trust_reference_digest => "a manifest pushed under a digest that is not its own is accepted (breaks: digest verification)",
     // F: the referrers tag schema as a registry sees it (plain tags and indexes).
     tag_limit_64 => "tags longer than 64 characters are rejected with TAG_INVALID (breaks: tags up to 128 characters, sha512 referrers tags)",
     fallback_tag_rejected => "tags of the form sha256-<64 hex> are rejected (breaks: the referrers tag schema)",

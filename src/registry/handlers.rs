@@ -327,6 +327,9 @@ pub async fn base(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMa
     if let Err(resp) = auth::check(&shared, &headers, &uri, None) {
         return with_api_version(resp);
     }
+    if shared.config.faults.ping_404 {
+        return err(StatusCode::NOT_FOUND, "UNSUPPORTED", "not a registry");
+    }
     with_api_version((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "{}").into_response())
 }
 
@@ -376,7 +379,9 @@ pub async fn dispatch(
         return with_api_version(resp);
     }
     let query = uri.query().unwrap_or("");
-    let resp = match (&route, &method) {
+    let faults = &shared.config.faults;
+    let reads_content = matches!(route, Route::Blob { .. } | Route::Manifest { .. }) && matches!(method, Method::GET | Method::HEAD);
+    let mut resp = match (&route, &method) {
         (Route::UploadStart { name }, _) => start_upload(&shared, name, query, body),
         (Route::Upload { name, uuid }, &Method::PATCH) => patch_upload(&shared, name, uuid, &headers, body),
         (Route::Upload { name, uuid }, &Method::PUT) => put_upload(&shared, name, uuid, query, &headers, body),
@@ -390,6 +395,19 @@ pub async fn dispatch(
         (Route::Tags { name }, _) => list_tags(&shared, name, query),
         (Route::Referrers { name, digest }, _) => referrers(&shared, name, digest, uri.path(), query),
     };
+    if reads_content && faults.unknown_content_500 && resp.status() == StatusCode::NOT_FOUND {
+        resp = err(StatusCode::INTERNAL_SERVER_ERROR, "UNSUPPORTED", "internal error");
+    }
+    if reads_content && faults.head_no_digest_header && method == Method::HEAD {
+        resp.headers_mut().remove("Docker-Content-Digest");
+    }
+    if faults.blob_put_no_location
+        && matches!(route, Route::Upload { .. })
+        && method == Method::PUT
+        && resp.status() == StatusCode::CREATED
+    {
+        resp.headers_mut().remove(header::LOCATION);
+    }
     with_api_version(resp)
 }
 
@@ -485,12 +503,14 @@ fn start_upload(shared: &Shared, name: &str, query: &str, body: Bytes) -> Respon
         if !digest.verify(&body) {
             return digest_mismatch(&digest);
         }
-        shared
-            .store
-            .lock()
-            .repo_or_create(name)
-            .blobs
-            .insert(digest.clone(), body);
+        if shared.config.faults.small_blob_rejected && body.len() < 3 {
+            return err(StatusCode::BAD_REQUEST, "SIZE_INVALID", "blob too small");
+        }
+        let mut st = shared.store.lock();
+        let repo = st.repo_or_create(name);
+        if !shared.config.faults.single_post_drops_body {
+            repo.blobs.insert(digest.clone(), body);
+        }
         return blob_created(name, &digest);
     }
     let uuid = shared.store.fresh_id(32);
@@ -576,7 +596,9 @@ fn patch_upload(shared: &Shared, name: &str, uuid: &str, headers: &HeaderMap, bo
     let Some(upload) = st.repo_mut(name).and_then(|r| r.uploads.get_mut(uuid)) else {
         return unknown_upload(uuid);
     };
-    if let Err(resp) = check_chunk_start(headers, name, uuid, upload.len()) {
+    if !shared.config.faults.chunk_range_ignored
+        && let Err(resp) = check_chunk_start(headers, name, uuid, upload.len())
+    {
         return resp;
     }
     upload.extend_from_slice(&body);
@@ -610,6 +632,10 @@ fn put_upload(shared: &Shared, name: &str, uuid: &str, query: &str, headers: &He
         // Keep the session as it was so the client can still fix its last chunk.
         upload.truncate(before);
         return digest_mismatch(&digest);
+    }
+    if shared.config.faults.small_blob_rejected && upload.len() < 3 {
+        upload.truncate(before);
+        return err(StatusCode::BAD_REQUEST, "SIZE_INVALID", "blob too small");
     }
     let data = repo.uploads.remove(uuid).unwrap_or_default();
     repo.blobs.insert(digest.clone(), Bytes::from(data));
@@ -737,7 +763,9 @@ fn put_manifest(shared: &Shared, name: &str, reference: &str, headers: &HeaderMa
                 );
             };
             let computed = Digest::of(alg, &body);
-            if computed != *d {
+            if computed != *d && faults.trust_reference_digest {
+                d.clone()
+            } else if computed != *d {
                 return OciError::new(
                     StatusCode::BAD_REQUEST,
                     "DIGEST_INVALID",
@@ -745,8 +773,9 @@ fn put_manifest(shared: &Shared, name: &str, reference: &str, headers: &HeaderMa
                 )
                 .detail(json!({ "computed": computed.to_string() }))
                 .into_response();
+            } else {
+                computed
             }
-            computed
         }
         None => Digest::sha256(&body),
     };
@@ -766,6 +795,9 @@ fn put_manifest(shared: &Shared, name: &str, reference: &str, headers: &HeaderMa
         && serde_json::from_slice::<Value>(&body).is_ok_and(|v| v["manifests"].as_array().is_some_and(Vec::is_empty))
     {
         return err(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", "index has no manifests");
+    }
+    if let Some(why) = rejected_by_fault(faults, &body) {
+        return err(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", why);
     }
     let body = if faults.reserialize_manifests { reserialized(&body) } else { body };
     if faults.subject_media_type_allowlist
@@ -922,6 +954,34 @@ fn delete_manifest(shared: &Shared, name: &str, reference: &str) -> Response {
     } else {
         unknown_manifest(reference)
     }
+}
+
+/// The A-group faults that refuse otherwise valid manifests.
+fn rejected_by_fault(faults: &Faults, body: &Bytes) -> Option<&'static str> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let config_type = v.pointer("/config/mediaType").and_then(Value::as_str);
+    if faults.reject_empty_config && config_type == Some("application/vnd.oci.empty.v1+json") {
+        return Some("empty config not allowed");
+    }
+    if faults.reject_nested_index
+        && v["manifests"].as_array().is_some_and(|m| m.iter().any(|d| d["mediaType"] == IMAGE_INDEX))
+    {
+        return Some("nested index not allowed");
+    }
+    if faults.media_type_allowlist {
+        const KNOWN: &[&str] = &[
+            "application/vnd.oci.image.config.v1+json",
+            "application/vnd.oci.empty.v1+json",
+            "application/vnd.docker.container.image.v1+json",
+            "application/spdx+json",
+            "application/vnd.dev.sigstore.bundle.v0.3+json",
+        ];
+        let at = v.get("artifactType").and_then(Value::as_str);
+        if [config_type, at].into_iter().flatten().any(|t| !KNOWN.contains(&t)) {
+            return Some("unknown media type");
+        }
+    }
+    None
 }
 
 /// `alg-<hex>`: the shape of a referrers tag for a registered algorithm.

@@ -633,6 +633,9 @@ pub struct Expect {
     /// started) answered one of these.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub then_status: Option<Statuses>,
+    /// The request was refused (status 400 or above); a 5xx is noted as a server error.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rejected: bool,
     /// `Docker-Content-Digest` equals the digest of this named manifest or blob.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest_of: Option<String>,
