@@ -50,6 +50,8 @@ pub enum ClientError {
     Connect { url: String, msg: String },
     #[error("response body from {url} exceeds {limit} bytes")]
     BodyTooLarge { url: String, limit: usize },
+    #[error("response body from {url} ended after {received} bytes{}: {msg}", .expected.map(|e| format!(" of the {e} announced")).unwrap_or_default())]
+    BodyIncomplete { url: String, received: usize, expected: Option<u64>, msg: String },
     #[error("unauthorized: {0}")]
     Unauthorized(String),
     #[error("invalid URL {0:?}")]
@@ -336,9 +338,27 @@ impl Client {
         let headers = resp.headers().clone();
         let final_url = resp.url().clone();
         let limit = self.shared.cfg.max_body;
+        let announced = resp.content_length();
+        // A body announced as too large is refused before a byte of it is read.
+        if announced.is_some_and(|n| n > limit as u64) {
+            return Err(ClientError::BodyTooLarge { url: url.to_string(), limit });
+        }
         let mut body = Vec::new();
         // Bounded: stops at `limit` bytes; the client timeout bounds the time.
-        while let Some(chunk) = resp.chunk().await.map_err(map)? {
+        loop {
+            let chunk = match resp.chunk().await {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                Err(e) if e.is_timeout() => return Err(map(e)),
+                Err(e) => {
+                    return Err(ClientError::BodyIncomplete {
+                        url: url.to_string(),
+                        received: body.len(),
+                        expected: announced,
+                        msg: format!("the connection closed mid-body ({})", root_cause(&e)),
+                    });
+                }
+            };
             if body.len() + chunk.len() > limit {
                 return Err(ClientError::BodyTooLarge { url: url.to_string(), limit });
             }

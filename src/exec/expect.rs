@@ -306,7 +306,10 @@ fn listing_assertions(e: &Expect, obs: &Observation, names: &Names, fails: &mut 
     if e.listed {
         match obs.listed {
             Some((true, _)) => {}
-            Some((false, ms)) => fails.push(format!("referrer not listed within {ms} ms of its push")),
+            Some((false, ms)) => match obs.response.as_ref().filter(|r| r.status != 200 || r.json().is_err()) {
+                Some(r) => fails.push(format!("referrer not listed within {ms} ms of its push: the listing answered {}", r.describe())),
+                None => fails.push(format!("referrer not listed within {ms} ms of its push")),
+            },
             None => fails.push("`listed` judges only a wait_listed step (scenario error)".into()),
         }
     }

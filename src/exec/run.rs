@@ -73,7 +73,7 @@ pub async fn run(plan: &Plan, client: &Client, opts: &RunOptions, sink: &mut dyn
     match probe(&probe_client, &format!("{prefix}/probe-{run_id}"), &mut report.residue).await {
         Ok(caps) => report.capabilities = caps,
         Err(e) => {
-            let msg = e.to_string();
+            let msg = format!("the capability probe failed, so no check ran: {e}");
             report.run_error = Some(msg.clone());
             for s in &plan.scenarios {
                 for info in &s.checks {
@@ -592,6 +592,11 @@ async fn exec_step(step: &Step, ctx: &mut Ctx<'_>) -> Result<Observation, Client
             let ms = started.elapsed().as_millis() as u64;
             if found {
                 return Ok(Observation { listed: Some((true, ms)), ..obs });
+            }
+            // A listing that is not an index will not become one by waiting.
+            let unusable = obs.pages.iter().any(|p| p.status != 200 || p.json().map_or(true, |v| !v["manifests"].is_array()));
+            if unusable || obs.chain_error.is_some() {
+                return Ok(Observation { listed: Some((false, ms)), ..obs });
             }
             last = Some(obs);
             if started.elapsed() >= bound {
