@@ -119,6 +119,7 @@ fn step_names(step: &Step) -> (Option<(&str, RepoRef)>, Vec<&str>) {
     if let Some(p) = &step.push_artifact {
         def = Some((p.name.as_str(), p.repo));
         uses.extend(p.subject.as_deref());
+        uses.extend(p.tag_referrers_of.as_deref());
     }
     if let Some(p) = &step.push_index {
         def = Some((p.name.as_str(), p.repo));

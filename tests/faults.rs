@@ -75,6 +75,12 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("F8", "reject_empty_index", &[]),
     ("F9", "tag_update_ignored", &["F4", "F8"]),
     ("F10", "tags_list_unsorted", &[]),
+    ("G1", "referrers_route_missing", &[]),
+    ("G2", "referrer_moves_subject_tag", &[]),
+    ("G3", "omit_config_artifact_type", &[]),
+    ("G4", "strict_subject_fields", &[]),
+    ("G5", "get_no_digest_header", &["G2"]),
+    ("G6", "cosign_tag_listed", &[]),
     ("H1", "delete_keeps_referrer", &["H7"]),
     ("H3", "subject_delete_412", &[]),
     ("H4", "untag_drops_referrers", &[]),
@@ -87,6 +93,9 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("I3", "false_mount", &["I2"]),
     ("I4", "mount_without_copy", &["I1", "I5"]),
     ("I5", "mount_without_copy", &["I1", "I4"]),
+    ("N1", "nonstandard_error_codes", &[]),
+    ("N3", "bad_warning_header", &[]),
+    ("N5", "sparse_wrong_code", &[]),
 ];
 
 fn faults(spec: &str) -> Faults {
@@ -178,7 +187,9 @@ prove! {
     fault_e1 => "E1", fault_e2 => "E2", fault_e3 => "E3", fault_e4 => "E4", fault_e5 => "E5", fault_e6 => "E6",
     fault_f1 => "F1", fault_f2 => "F2", fault_f3 => "F3", fault_f4 => "F4", fault_f6 => "F6", fault_f8 => "F8",
     fault_f9 => "F9", fault_f10 => "F10",
+    fault_g1 => "G1", fault_g2 => "G2", fault_g3 => "G3", fault_g4 => "G4", fault_g5 => "G5", fault_g6 => "G6",
     fault_h1 => "H1", fault_h3 => "H3", fault_h4 => "H4", fault_h5 => "H5", fault_h6 => "H6", fault_h7 => "H7",
     fault_h8 => "H8",
     fault_i1 => "I1", fault_i2 => "I2", fault_i3 => "I3", fault_i4 => "I4", fault_i5 => "I5",
+    fault_n1 => "N1", fault_n3 => "N3", fault_n5 => "N5",
 }

@@ -229,6 +229,13 @@ impl Client {
             .await
     }
 
+    /// `GET` of a manifest with a literal `Accept` header (e.g. Docker types only).
+    pub async fn get_manifest_accept(&self, repo: &str, reference: &str, accept: &str) -> Result<Response, ClientError> {
+        let headers = [("accept", accept.to_string())];
+        self.send(Method::GET, self.v2(&format!("{repo}/manifests/{reference}"))?, &headers, None, Scope::Pull(repo.into()))
+            .await
+    }
+
     pub async fn head_manifest(&self, repo: &str, reference: &str) -> Result<Response, ClientError> {
         let headers = [("accept", accept_manifests())];
         self.send(Method::HEAD, self.v2(&format!("{repo}/manifests/{reference}"))?, &headers, None, Scope::Pull(repo.into()))

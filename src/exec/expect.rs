@@ -86,7 +86,10 @@ fn assertions(e: &Expect, obs: &Observation, names: &Names, fails: &mut Vec<Stri
         || e.digest_of.is_some()
         || e.length_of.is_some()
         || e.body_text.is_some()
-        || e.rejected;
+        || e.rejected
+        || e.detection_consistent
+        || e.error_body_valid
+        || e.warnings_valid;
     let Some(r) = obs.response.as_ref() else {
         if needs_response {
             fails.push("no response to judge".into());
@@ -189,6 +192,39 @@ fn assertions(e: &Expect, obs: &Observation, names: &Names, fails: &mut Vec<Stri
             other => fails.push(format!("JSON error body has code {other:?}, expected one of {}", e.error_code_if_json.join(", "))),
         }
     }
+    if e.detection_consistent {
+        let subject_header = obs.followup.as_ref().and_then(|f| f.header("oci-subject"));
+        match (r.status, subject_header) {
+            (404, Some(s)) => fails.push(format!(
+                "the push answered OCI-Subject: {s}, announcing the referrers API, but GET …/referrers answered {}: clients cannot tell whether to fall back",
+                r.describe()
+            )),
+            (404, None) => notes.push("no referrers API (404, no OCI-Subject): clients fall back to the tag schema".into()),
+            (200, _) => {
+                if let Err(why) = check_index(r, notes) {
+                    fails.push(why);
+                }
+            }
+            _ => fails.push(format!("GET …/referrers answered neither 200 nor 404: {}", r.describe())),
+        }
+    }
+    if e.error_body_valid
+        && let Err(why) = check_error_body(r, notes)
+    {
+        fails.push(why);
+    }
+    if e.warnings_valid {
+        let values = r.header_all("warning");
+        let total: usize = values.iter().map(String::len).sum();
+        if total > 4096 {
+            fails.push(format!("{total} bytes of Warning headers; at most 4096 are allowed"));
+        }
+        for v in &values {
+            if let Err(why) = check_warning(v) {
+                fails.push(why);
+            }
+        }
+    }
     if e.rejected {
         if r.status < 400 {
             fails.push(format!("the request was accepted: {}", r.describe()));
@@ -241,6 +277,48 @@ fn assertions(e: &Expect, obs: &Observation, names: &Names, fails: &mut Vec<Stri
         }
     }
     listing_assertions(e, obs, names, fails, notes);
+}
+
+/// The codes of distribution-spec "Error Codes", and the two its legacy section allows.
+const ERROR_CODES: &[&str] = &[
+    "BLOB_UNKNOWN", "BLOB_UPLOAD_INVALID", "BLOB_UPLOAD_UNKNOWN", "DIGEST_INVALID", "MANIFEST_BLOB_UNKNOWN",
+    "MANIFEST_INVALID", "MANIFEST_UNKNOWN", "NAME_INVALID", "NAME_UNKNOWN", "SIZE_INVALID", "UNAUTHORIZED", "DENIED",
+    "UNSUPPORTED", "TOOMANYREQUESTS",
+];
+const LEGACY_ERROR_CODES: &[&str] = &["TAG_INVALID", "MANIFEST_UNVERIFIED"];
+
+/// distribution-spec "Error Codes": a JSON 4xx body is `{"errors":[{"code","message","detail"}]}`.
+fn check_error_body(r: &Response, notes: &mut Vec<String>) -> Result<(), String> {
+    if !(400..500).contains(&r.status) {
+        return Ok(());
+    }
+    let is_json = r.header("content-type").is_some_and(|c| c.contains("json"));
+    let Ok(v) = r.json() else {
+        return if is_json { Err("a JSON error body that does not parse".into()) } else { Ok(()) };
+    };
+    let errors = v.get("errors").and_then(Value::as_array).ok_or("error body has no `errors` list")?;
+    for e in errors {
+        let code = e.get("code").and_then(Value::as_str).ok_or("an error has no `code`")?;
+        if LEGACY_ERROR_CODES.contains(&code) {
+            notes.push(format!("legacy Docker error code {code} (clients MAY encounter it)"));
+        } else if !ERROR_CODES.contains(&code) {
+            return Err(format!("error code {code:?} is not one of the spec's codes"));
+        }
+        if e.get("message").is_some_and(|m| !m.is_string()) {
+            return Err("an error's `message` is not a string".into());
+        }
+    }
+    Ok(())
+}
+
+/// `299 - "<text>"` with no warn-date (distribution-spec "Warnings").
+fn check_warning(v: &str) -> Result<(), String> {
+    let rest = v.trim().strip_prefix("299 - \"").ok_or_else(|| format!("Warning {v:?} does not start with `299 - \"`"))?;
+    let end = rest.rfind('"').ok_or_else(|| format!("Warning {v:?} has an unterminated text"))?;
+    if !rest[end + 1..].trim().is_empty() {
+        return Err(format!("Warning {v:?} carries something after its text (a warn-date?)"));
+    }
+    Ok(())
 }
 
 /// distribution-spec "Listing Tags": `{"name", "tags": [...]}`, tags in lexical or ASCII order.

@@ -474,6 +474,9 @@ fn build_artifact(ctx: &Ctx, p: &PushArtifact) -> Built {
     for (k, v) in &p.extra_fields {
         b = b.extra_field(k, v.clone());
     }
+    for (k, v) in &p.subject_extra {
+        b = b.subject_extra(k, v.clone());
+    }
     b.layer_data(p.layer_data).build()
 }
 
@@ -512,7 +515,10 @@ async fn exec_step(step: &Step, ctx: &mut Ctx<'_>) -> Result<Observation, Client
     }
     if let Some(p) = &step.push_artifact {
         let built = build_artifact(ctx, p);
-        let reference = reference(&built, p.by, &p.tag, &p.name);
+        let mut reference = reference(&built, p.by, &p.tag, &p.name);
+        if let Some(of) = &p.tag_referrers_of {
+            reference = format!("{}{}", referrers_tag(ctx.built(of).expect("validated").digest.as_str()), p.tag_suffix);
+        }
         let repo = ctx.repo(p.repo);
         return push(ctx, &p.name, built, repo, reference, p.build_only).await;
     }
@@ -607,6 +613,18 @@ async fn exec_step(step: &Step, ctx: &mut Ctx<'_>) -> Result<Observation, Client
         let obs = last.unwrap_or_default();
         return Ok(Observation { listed: Some((false, w.within_ms)), ..obs });
     }
+    if step.detect.is_some() {
+        let repo = ctx.main.clone();
+        let subject = ManifestBuilder::image(&seed(ctx, "detect-subject")).build();
+        push(ctx, "detect-subject", subject.clone(), repo.clone(), subject.digest.to_string(), false).await?;
+        let sig = ManifestBuilder::artifact(&seed(ctx, "detect-sig"), "application/vnd.dev.referee.detect+json")
+            .subject(subject.descriptor())
+            .build();
+        let pushed = push(ctx, "detect-sig", sig.clone(), repo.clone(), sig.digest.to_string(), false).await?;
+        let url = ctx.client.referrers_url(&repo, subject.digest.as_str(), None, None)?;
+        let listing = ctx.client.referrers_page(&repo, url, Scope::Pull(repo.clone())).await?.response;
+        return Ok(Observation { response: Some(listing), followup: pushed.response, ..Default::default() });
+    }
     if step.ping.is_some() {
         let r = ctx.client.ping().await?;
         return Ok(Observation { response: Some(r), ..Default::default() });
@@ -691,9 +709,10 @@ async fn exec_step(step: &Step, ctx: &mut Ctx<'_>) -> Result<Observation, Client
     if let Some(g) = &step.get_manifest {
         let repo = ctx.repo(g.repo);
         let reference = manifest_reference(ctx, g.of.as_deref(), g.by, &g.tag, g.referrers_tag_of.as_deref(), g.random);
-        let r = match g.method {
-            ReadMethod::Get => ctx.client.get_manifest(&repo, &reference).await?,
-            ReadMethod::Head => ctx.client.head_manifest(&repo, &reference).await?,
+        let r = match (g.method, &g.accept) {
+            (ReadMethod::Get, Some(a)) => ctx.client.get_manifest_accept(&repo, &reference, a).await?,
+            (ReadMethod::Get, None) => ctx.client.get_manifest(&repo, &reference).await?,
+            (ReadMethod::Head, _) => ctx.client.head_manifest(&repo, &reference).await?,
         };
         return Ok(listing_observation(r));
     }

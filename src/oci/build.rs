@@ -131,6 +131,8 @@ pub struct ManifestBuilder {
     extra: Map<String, Value>,
     /// Embed each layer's bytes in its descriptor's `data` field.
     layer_data: bool,
+    /// Extra fields written into the subject descriptor.
+    subject_extra: Map<String, Value>,
 }
 
 impl ManifestBuilder {
@@ -156,6 +158,7 @@ impl ManifestBuilder {
             annotations: Map::new(),
             extra: Map::new(),
             layer_data: false,
+            subject_extra: Map::new(),
         }
     }
 
@@ -182,6 +185,7 @@ impl ManifestBuilder {
             annotations: Map::new(),
             extra: Map::new(),
             layer_data: false,
+            subject_extra: Map::new(),
         }
     }
 
@@ -222,6 +226,12 @@ impl ManifestBuilder {
         self
     }
 
+    /// Adds a field to the subject descriptor (image-spec: unknown fields must be ignored).
+    pub fn subject_extra(mut self, k: &str, v: Value) -> Self {
+        self.subject_extra.insert(k.into(), v);
+        self
+    }
+
     pub fn extra_field(mut self, k: &str, v: Value) -> Self {
         self.extra.insert(k.into(), v);
         self
@@ -247,7 +257,11 @@ impl ManifestBuilder {
         };
         m.insert("layers".into(), Value::Array(self.layers.iter().map(layer_json).collect()));
         if let Some(s) = &self.subject {
-            m.insert("subject".into(), s.to_json());
+            let mut sj = s.to_json();
+            if let Value::Object(o) = &mut sj {
+                o.extend(self.subject_extra.clone());
+            }
+            m.insert("subject".into(), sj);
         }
         if !self.annotations.is_empty() {
             m.insert("annotations".into(), Value::Object(self.annotations.clone()));

@@ -154,6 +154,16 @@ faults! {
     manifest_delete_lazy => "deleting a manifest by digest answers 202 but it is still served (breaks: deleted content is 404)",
     delete_unknown_202 => "deleting an unknown manifest answers 202 (breaks: 404 for unknown manifests)",
     delete_disabled_501 => "manifest deletion is disabled and answered 501 UNSUPPORTED (breaks: disabled deletion is 400 or 405)",
+    // G: backward compatibility.
+    referrers_route_missing => "the referrers route answers a plain 404 while pushes still get OCI-Subject (breaks: unambiguous API detection; ECR 2024)",
+    referrer_moves_subject_tag => "pushing a referrer re-points the subject's tags at the referrer (breaks: old clients pull the same image)",
+    strict_subject_fields => "a subject descriptor with fields the registry does not know is rejected (breaks: extensibility; ECR/GitLab historically)",
+    get_no_digest_header => "GET of a manifest lacks Docker-Content-Digest (breaks: the header, MUST on main)",
+    cosign_tag_listed => "manifests tagged <referrers tag>.sig are listed as referrers of that subject (breaks: cosign-style tags coexist)",
+    // N: errors and transport.
+    nonstandard_error_codes => "unknown manifests and blobs answer code NOT_FOUND instead of MANIFEST_UNKNOWN / BLOB_UNKNOWN (breaks: error codes)",
+    bad_warning_header => "the Warning header on GET /v2/ carries warn-code 199, a host agent and a date (breaks: Warning format)",
+    sparse_wrong_code => "a manifest whose blobs are missing is rejected with MANIFEST_INVALID instead of MANIFEST_BLOB_UNKNOWN (breaks: the rejection code)",
     // I: blob mount.
     mount_without_copy => "a mount answers 201 but the blob never appears in the target repository (breaks: a 201 mount means the blob is there)",
     false_mount => "a mount of a blob that exists nowhere answers 201 (breaks: no false mount)",

@@ -330,7 +330,15 @@ pub async fn base(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMa
     if shared.config.faults.ping_404 {
         return err(StatusCode::NOT_FOUND, "UNSUPPORTED", "not a registry");
     }
-    with_api_version((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "{}").into_response())
+    // distribution-spec "Warnings": registries MAY warn; this one says what it is.
+    let warning = if shared.config.faults.bad_warning_header {
+        "199 referee-embedded \"in-memory storage: data is lost on restart\" \"Sat, 28 Nov 2026 00:00:00 GMT\""
+    } else {
+        "299 - \"referee embedded registry: in-memory storage, data is lost on restart\""
+    };
+    with_api_version(
+        (StatusCode::OK, [(header::CONTENT_TYPE, "application/json"), (header::WARNING, warning)], "{}").into_response(),
+    )
 }
 
 /// Anything outside `/v2` and `/token`.
@@ -351,7 +359,9 @@ pub async fn dispatch(
         return with_api_version(err(StatusCode::NOT_FOUND, "UNSUPPORTED", "no such endpoint"));
     };
     // A pre-1.1 registry has no referrers route at all, so not even auth runs.
-    if matches!(route, Route::Referrers { .. }) && shared.config.mode == Mode::Legacy {
+    if matches!(route, Route::Referrers { .. })
+        && (shared.config.mode == Mode::Legacy || shared.config.faults.referrers_route_missing)
+    {
         return plain_404();
     }
     if !valid_name(route.name()) {
@@ -400,6 +410,12 @@ pub async fn dispatch(
     }
     if reads_content && faults.head_no_digest_header && method == Method::HEAD {
         resp.headers_mut().remove("Docker-Content-Digest");
+    }
+    if reads_content && faults.get_no_digest_header && method == Method::GET && matches!(route, Route::Manifest { .. }) {
+        resp.headers_mut().remove("Docker-Content-Digest");
+    }
+    if faults.nonstandard_error_codes && resp.status() == StatusCode::NOT_FOUND && reads_content {
+        resp = err(StatusCode::NOT_FOUND, "NOT_FOUND", "not found");
     }
     if faults.blob_put_no_location
         && matches!(route, Route::Upload { .. })
@@ -834,6 +850,9 @@ fn put_manifest(shared: &Shared, name: &str, reference: &str, headers: &HeaderMa
         .collect();
     if let Some((first, others)) = missing.split_first() {
         let detail = |d: &Digest| json!({ "digest": d.to_string() });
+        if faults.sparse_wrong_code {
+            return err(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", "manifest references unknown blobs");
+        }
         let mut e = OciError::new(
             StatusCode::BAD_REQUEST,
             "MANIFEST_BLOB_UNKNOWN",
@@ -858,6 +877,16 @@ fn put_manifest(shared: &Shared, name: &str, reference: &str, headers: &HeaderMa
     } else {
         tag
     };
+    if faults.referrer_moves_subject_tag
+        && let Some(subject) = &subject_header
+        && let (Ok(sd), Some(r)) = (Digest::parse(subject), st.repo_mut(name))
+    {
+        for target in r.tags.values_mut() {
+            if *target == sd {
+                *target = digest.clone();
+            }
+        }
+    }
     let outcome = st.put_manifest(
         name,
         digest.clone(),
@@ -959,6 +988,12 @@ fn delete_manifest(shared: &Shared, name: &str, reference: &str) -> Response {
 /// The A-group faults that refuse otherwise valid manifests.
 fn rejected_by_fault(faults: &Faults, body: &Bytes) -> Option<&'static str> {
     let v: Value = serde_json::from_slice(body).ok()?;
+    if faults.strict_subject_fields
+        && let Some(subject) = v.get("subject").and_then(Value::as_object)
+        && subject.keys().any(|k| !["mediaType", "digest", "size", "annotations", "artifactType", "urls", "data"].contains(&k.as_str()))
+    {
+        return Some("unknown field in subject");
+    }
     let config_type = v.pointer("/config/mediaType").and_then(Value::as_str);
     if faults.reject_empty_config && config_type == Some("application/vnd.oci.empty.v1+json") {
         return Some("empty config not allowed");
@@ -1125,11 +1160,17 @@ fn direct_referrers<'a>(
 fn collect_referrers<'a>(st: &'a StoreState, name: &str, subject: &Digest, faults: &Faults) -> Vec<Listed<'a>> {
     let now = Instant::now();
     let mut out = direct_referrers(st, name, subject, faults, now);
-    if faults.fallback_index_listed
-        && let Some((repo_name, repo)) = st.repos.get_key_value(name)
-        && let Some((digest, record)) = repo.resolve(&crate::oci::referrers_tag(subject.as_str()))
-    {
-        out.push(Listed { seq: record.seq, repo: repo_name, digest, record });
+    let tags: [(bool, String); 2] = [
+        (faults.fallback_index_listed, crate::oci::referrers_tag(subject.as_str())),
+        (faults.cosign_tag_listed, format!("{}.sig", crate::oci::referrers_tag(subject.as_str()))),
+    ];
+    for (on, tag) in tags {
+        if on
+            && let Some((repo_name, repo)) = st.repos.get_key_value(name)
+            && let Some((digest, record)) = repo.resolve(&tag)
+        {
+            out.push(Listed { seq: record.seq, repo: repo_name, digest, record });
+        }
     }
     if faults.include_transitive_referrers {
         // Bounded so a (hash-impossible, but fault-tolerant) cycle cannot spin forever.

@@ -85,6 +85,10 @@ pub struct Step {
     pub referrers: Option<Referrers>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_listed: Option<WaitListed>,
+    /// Push a subject and a referrer, then list the referrers: what a client sees when it
+    /// detects whether the API exists (the push is the follow-up of the observation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detect: Option<Ping>,
     /// `GET /v2/` ("Determining Support").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ping: Option<Ping>,
@@ -147,6 +151,7 @@ impl Step {
         }
         for (present, name) in [
             (self.ping.is_some(), "ping"),
+            (self.detect.is_some(), "detect"),
             (self.push_blob.is_some(), "push_blob"),
             (self.upload_session.is_some(), "upload_session"),
             (self.fallback_add.is_some(), "fallback_add"),
@@ -232,6 +237,14 @@ pub struct PushArtifact {
     /// Fields the image-spec does not define, added at the top level (must be kept).
     #[serde(default)]
     pub extra_fields: BTreeMap<String, serde_json::Value>,
+    /// Extra fields in the `subject` descriptor (e.g. `platform`).
+    #[serde(default)]
+    pub subject_extra: BTreeMap<String, serde_json::Value>,
+    /// Tag it `<referrers tag of this name><tag_suffix>` (cosign-style `sha256-<hex>.sig`).
+    #[serde(default)]
+    pub tag_referrers_of: Option<String>,
+    #[serde(default)]
+    pub tag_suffix: String,
     /// Embed the layer's content in its descriptor's `data` field.
     #[serde(default)]
     pub layer_data: bool,
@@ -445,6 +458,9 @@ pub enum ReadMethod {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GetManifest {
+    /// A literal `Accept` header (default: OCI and Docker manifest and index types).
+    #[serde(default)]
+    pub accept: Option<String>,
     #[serde(default)]
     pub of: Option<String>,
     #[serde(default)]
@@ -633,6 +649,16 @@ pub struct Expect {
     /// started) answered one of these.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub then_status: Option<Statuses>,
+    /// The listing (response) and the referrer's push (follow-up) agree: the API answers, or
+    /// it 404s and the push carried no `OCI-Subject`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub detection_consistent: bool,
+    /// A JSON error body is `{"errors":[{"code","message",…}]}` with spec codes only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub error_body_valid: bool,
+    /// Every `Warning` header is `299 - "<text>"` without a date, 4096 bytes at most in all.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub warnings_valid: bool,
     /// The request was refused (status 400 or above); a 5xx is noted as a server error.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rejected: bool,
