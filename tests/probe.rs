@@ -68,6 +68,10 @@ async fn embedded_full_has_every_reference_types_capability() {
     expect(&r, MOUNT_WITH_FROM, Some(true), &["201"]);
     expect(&r, SHA512_MANIFEST, Some(true), &["201"]);
     expect(&r, MAX_MANIFEST_SIZE, Some(true), &["largest accepted 8 MiB", "first rejected 16 MiB", "413"]);
+    // The conditional-request proposal is on by default in the embedded registry.
+    expect(&r, ETAG, Some(true), &["ETag: \"sha256:"]);
+    expect(&r, IF_MATCH, Some(true), &["412"]);
+    expect(&r, IF_NONE_MATCH, Some(true), &["412"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -8,7 +8,7 @@ use crate::client::{Client, ClientError, Exchange, Response, Scope, descriptor_f
 use crate::oci::{Algorithm, Built, Digest, IndexBuilder, ManifestBuilder, referrers_tag};
 use crate::plan::{CheckInfo, Plan, PlannedScenario};
 use crate::scenario::{
-    By, Capability, Expect, Pages, PushArtifact, ReadMethod, RepoRef, ScopeRef, SessionAction, Step, UploadMethod, WhichBlob,
+    By, Capability, ClientMode, FallbackAdd, Expect, Pages, PushArtifact, ReadMethod, RepoRef, ScopeRef, SessionAction, Step, UploadMethod, WhichBlob,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -691,10 +691,10 @@ async fn exec_step(step: &Step, ctx: &mut Ctx<'_>) -> Result<Observation, Client
         return Ok(Observation { response: Some(r), ..Default::default() });
     }
     if let Some(f) = &step.fallback_add {
-        return fallback_update(ctx, &f.referrer, true, f.r#as.as_deref()).await;
+        return fallback_update(ctx, f, true).await;
     }
     if let Some(f) = &step.fallback_remove {
-        return fallback_update(ctx, &f.referrer, false, f.r#as.as_deref()).await;
+        return fallback_update(ctx, f, false).await;
     }
     if let Some(f) = &step.fallback_read {
         let b = ctx.built(&f.of).expect("validated");
@@ -806,8 +806,10 @@ fn manifest_reference(ctx: &Ctx, of: Option<&str>, by: By, tag: &Option<String>,
 
 /// The client side of the referrers tag schema ("Pushing Manifests with Subject" steps 1–6 to
 /// add; "Deleting Manifests" steps 1–3 to remove): read the tag (404 → empty index), add or
-/// remove the referrer's descriptor without duplicates, push the index under the same tag.
-async fn fallback_update(ctx: &mut Ctx<'_>, referrer: &str, add: bool, as_name: Option<&str>) -> Result<Observation, ClientError> {
+/// remove the referrer's descriptor without duplicates, push the index under the same tag —
+/// as the chosen client does it.
+async fn fallback_update(ctx: &mut Ctx<'_>, f: &FallbackAdd, add: bool) -> Result<Observation, ClientError> {
+    let referrer = f.referrer.as_str();
     let e = ctx.entries.get(referrer).expect("validated");
     let (r, repo) = (e.built.clone(), e.repo.clone());
     let Some(subject) = &r.subject else {
@@ -815,6 +817,7 @@ async fn fallback_update(ctx: &mut Ctx<'_>, referrer: &str, add: bool, as_name: 
     };
     let tag = referrers_tag(subject.digest.as_str());
     let current = ctx.client.get_manifest(&repo, &tag).await?;
+    let previous = (current.status == 200).then(|| Digest::sha256(&current.body));
     let mut descriptors = vec![];
     match current.status {
         404 => {}
@@ -839,13 +842,57 @@ async fn fallback_update(ctx: &mut Ctx<'_>, referrer: &str, add: bool, as_name: 
         return Ok(Observation { response: Some(current), ..Default::default() });
     }
     if add {
-        descriptors.push(r.referrer_descriptor());
+        let d = match f.client {
+            // ggcr appends the bare descriptor (cosign#4641, ggcr#1997).
+            ClientMode::Ggcr => r.descriptor(),
+            _ => r.referrer_descriptor(),
+        };
+        descriptors.push(d);
+        if f.client == ClientMode::Ggcr {
+            descriptors.sort_by(|a, b| a.digest.cmp(&b.digest));
+        }
     } else {
         descriptors.retain(|d| d.digest != r.digest);
     }
+    let name = f.r#as.clone().unwrap_or_else(|| format!("{referrer}-fallback-{}", ctx.order.len()));
+    // regclient deletes the tag once nothing is left, pushing an empty index only when the
+    // registry refuses tag deletion.
+    if !add && descriptors.is_empty() && f.client == ClientMode::Regclient {
+        let del = ctx.client.delete_manifest(&repo, &tag).await?;
+        if del.status == 202 {
+            return Ok(Observation { response: Some(del), ..Default::default() });
+        }
+    }
     let index = descriptors.into_iter().fold(IndexBuilder::new(), |b, d| b.manifest(d)).build();
-    let name = as_name.map_or_else(|| format!("{referrer}-fallback-{}", ctx.order.len()), str::to_string);
-    push(ctx, &name, index, repo, tag, false).await
+    let mut obs = if f.conditional {
+        let etag = current.header("etag").map(str::to_string);
+        ctx.entries.insert(name.clone(), Entry { built: index.clone(), repo: repo.clone(), tag: Some(tag.clone()), pushed: false, failure: None });
+        ctx.order.push((repo.clone(), index.clone()));
+        let Some(etag) = etag else {
+            return Ok(Observation { response: Some(current), ..Default::default() });
+        };
+        let put = ctx
+            .client
+            .put_manifest_with_headers(&repo, &tag, &index.media_type, &index.bytes, &[("if-match", etag)])
+            .await?;
+        if let Some(en) = ctx.entries.get_mut(&name) {
+            en.pushed = put.status == 201;
+        }
+        Observation { response: Some(current), followup: Some(put), pushed: Some(index.clone()), ..Default::default() }
+    } else {
+        push(ctx, &name, index.clone(), repo.clone(), tag, false).await?
+    };
+    // oras-go removes the index it replaced (SkipReferrersGC = false).
+    if f.client == ClientMode::OrasGo
+        && let Some(old) = previous
+        && old != index.digest
+    {
+        let del = ctx.client.delete_manifest(&repo, old.as_str()).await?;
+        if !matches!(del.status, 202 | 404) {
+            obs.followup = Some(del);
+        }
+    }
+    Ok(obs)
 }
 
 /// Reads a referrers listing, following `Link` when asked, with a bound on pages and a check

@@ -146,6 +146,7 @@ faults! {
     reject_empty_index => "an index whose manifests list is empty is rejected with MANIFEST_INVALID (breaks: manifests MAY be empty)",
     tag_update_ignored => "pushing an existing tag to another manifest answers 201 but keeps the old target (breaks: tag updates)",
     tags_list_unsorted => "tags/list returns tags in reverse order (breaks: lexical order of tags)",
+    etag_unstable => "every manifest response carries a new ETag, so If-Match with the ETag just read fails with 412 (breaks: conditional updates, RFC 9110)",
     // H: deletion.
     delete_keeps_referrer => "deleting a manifest that has a subject only removes its tags; it stays stored and listed (breaks: deleted manifests leave lists)",
     subject_delete_412 => "deleting a manifest that has referrers is refused with 412 PRECONDITION (breaks: deletion status codes)",
@@ -195,6 +196,9 @@ pub struct RegistryConfig {
     pub faults: Faults,
     /// Hostile answers to referrers API requests (transport-level breakage, not a spec rule).
     pub chaos: super::Chaos,
+    /// The conditional-request proposal (distribution-spec PR #251): manifests carry an
+    /// `ETag`, and a tag PUT honours `If-Match` / `If-None-Match: *` with 412.
+    pub conditional_put: bool,
 }
 
 impl Default for RegistryConfig {
@@ -207,6 +211,7 @@ impl Default for RegistryConfig {
             max_manifest_bytes: 8 * 1024 * 1024,
             faults: Faults::default(),
             chaos: super::Chaos::None,
+            conditional_put: true,
         }
     }
 }

@@ -872,6 +872,12 @@ fn put_manifest(shared: &Shared, name: &str, reference: &str, headers: &HeaderMa
         raw_content_type.to_string()
     };
     let tag = ref_digest.is_none().then(|| reference.to_string());
+    if config.conditional_put
+        && let Some(t) = &tag
+        && precondition_failed(shared, headers, st.repo(name).and_then(|r| r.tags.get(t)))
+    {
+        return err(StatusCode::PRECONDITION_FAILED, "DENIED", "precondition failed: the tag changed");
+    }
     let tag = if faults.tag_update_ignored && tag.as_ref().is_some_and(|t| st.repo(name).is_some_and(|r| r.tags.contains_key(t))) {
         None
     } else {
@@ -930,14 +936,51 @@ fn get_manifest(shared: &Shared, name: &str, reference: &str) -> Response {
             .flatten()
     });
     match resolved {
-        Some((digest, record)) => finish(
-            reply(StatusCode::OK)
+        Some((digest, record)) => {
+            let mut b = reply(StatusCode::OK)
                 .header(header::CONTENT_TYPE, record.content_type.as_str())
-                .header("Docker-Content-Digest", digest.to_string()),
-            record.bytes.clone(),
-        ),
+                .header("Docker-Content-Digest", digest.to_string());
+            if shared.config.conditional_put {
+                b = b.header(header::ETAG, etag(shared, digest));
+            }
+            finish(b, record.bytes.clone())
+        }
         None => unknown_manifest(reference),
     }
+}
+
+/// The entity tag of a manifest: its digest, quoted (or, with `etag_unstable`, a fresh value).
+fn etag(shared: &Shared, digest: &Digest) -> String {
+    if shared.config.faults.etag_unstable {
+        format!("\"{}\"", shared.store.fresh_id(16))
+    } else {
+        format!("\"{digest}\"")
+    }
+}
+
+/// RFC 9110 preconditions on a tag PUT: `If-Match` must name the tag's current ETag,
+/// `If-None-Match: *` requires that the tag does not exist yet.
+fn precondition_failed(shared: &Shared, headers: &HeaderMap, current: Option<&Digest>) -> bool {
+    let value = |h: header::HeaderName| headers.get(h).and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(m) = value(header::IF_MATCH) {
+        let ok = match current {
+            None => false,
+            Some(d) => m == "*" || m.split(',').any(|t| t.trim() == format!("\"{d}\"") && !shared.config.faults.etag_unstable),
+        };
+        if !ok {
+            return true;
+        }
+    }
+    if let Some(n) = value(header::IF_NONE_MATCH) {
+        let clash = match current {
+            None => false,
+            Some(d) => n == "*" || n.split(',').any(|t| t.trim() == format!("\"{d}\"")),
+        };
+        if clash {
+            return true;
+        }
+    }
+    false
 }
 
 fn delete_manifest(shared: &Shared, name: &str, reference: &str) -> Response {

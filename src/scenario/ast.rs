@@ -434,6 +434,32 @@ pub struct FallbackAdd {
     /// Name the index this step pushes, for later expectations.
     #[serde(default)]
     pub r#as: Option<String>,
+    /// Push with `If-Match: <the ETag just read>` (a conditional update). The observation
+    /// is then the read (its `ETag`), and the conditional push is the follow-up.
+    #[serde(default)]
+    pub conditional: bool,
+    /// Which client's algorithm to emulate.
+    #[serde(default)]
+    pub client: ClientMode,
+}
+
+/// Client emulation for the referrers tag schema: real clients disagree on the same registry
+/// (registry-behaviours.md §3).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientMode {
+    /// The spec's steps, strictly: pull up artifactType and annotations, no duplicates, keep
+    /// an empty index.
+    #[default]
+    Spec,
+    /// oras-go: as the spec, then DELETE the index it replaced (by digest).
+    OrasGo,
+    /// regclient: as the spec, but delete the tag when the index becomes empty (falling back
+    /// to an empty index when tag delete is refused).
+    Regclient,
+    /// go-containerregistry (crane, cosign): no artifactType/annotation pull-up; entries sorted
+    /// by digest.
+    Ggcr,
 }
 
 /// Read the referrers-tag index of `of` (addressed by `alg` when given).
