@@ -155,6 +155,7 @@ fn step_names(step: &Step) -> (Option<(&str, RepoRef)>, Vec<&str>) {
     uses.extend(step.delete_manifest.as_ref().and_then(|d| d.of.as_deref()));
     uses.extend(step.mount.as_ref().and_then(|m| m.blob_of.as_deref()));
     uses.extend(step.get_blob.as_ref().and_then(|g| g.blob_of.as_deref()));
+    uses.extend(step.delete_blob.as_ref().map(|d| d.blob_of.as_str()));
     if let Some(p) = &step.push_blob {
         def = Some((p.name.as_str(), RepoRef::Main));
     }

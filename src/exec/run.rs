@@ -421,6 +421,7 @@ fn dependency_failure(step: &Step, ctx: &Ctx) -> Option<(String, bool)> {
     uses.extend(step.delete_manifest.as_ref().and_then(|d| d.of.as_deref()));
     uses.extend(step.mount.as_ref().and_then(|m| m.blob_of.as_deref()));
     uses.extend(step.get_blob.as_ref().and_then(|g| g.blob_of.as_deref()));
+    uses.extend(step.delete_blob.as_ref().map(|d| d.blob_of.as_str()));
     for e in step.checks.values() {
         if let Some(m) = &e.manifests {
             uses.extend(m.includes.iter().map(String::as_str));
@@ -635,7 +636,11 @@ async fn exec_step(step: &Step, ctx: &mut Ctx<'_>) -> Result<Observation, Client
         } else {
             let seed = seed(ctx, &p.name);
             let bytes: Vec<u8> = seed.bytes().cycle().take(p.size.max(1)).collect();
-            crate::oci::Blob::new(crate::oci::media::OCTET_STREAM, bytes)
+            let mut b = crate::oci::Blob::new(crate::oci::media::OCTET_STREAM, bytes);
+            if let Some(alg) = p.alg {
+                b.digest = Digest::of(alg, &b.bytes);
+            }
+            b
         };
         let repo = ctx.main.clone();
         let (r, followup) = match p.method {
@@ -758,6 +763,17 @@ async fn exec_step(step: &Step, ctx: &mut Ctx<'_>) -> Result<Observation, Client
             }
         } else {
             None
+        };
+        return Ok(Observation { response: Some(r), followup, ..Default::default() });
+    }
+    if let Some(d) = &step.delete_blob {
+        let repo = ctx.repo(d.repo);
+        let digest = pick_blob(ctx.built(&d.blob_of).expect("validated"), d.which).digest.clone();
+        let r = ctx.client.delete_blob(&repo, &digest).await?;
+        let followup = match (d.then, r.status) {
+            (Some(ReadMethod::Get), 202) => Some(ctx.client.get_blob(&repo, &digest).await?),
+            (Some(ReadMethod::Head), 202) => Some(ctx.client.head_blob(&repo, &digest).await?),
+            _ => None,
         };
         return Ok(Observation { response: Some(r), followup, ..Default::default() });
     }

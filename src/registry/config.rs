@@ -165,9 +165,12 @@ faults! {
     nonstandard_error_codes => "unknown manifests and blobs answer code NOT_FOUND instead of MANIFEST_UNKNOWN / BLOB_UNKNOWN (breaks: error codes)",
     bad_warning_header => "the Warning header on GET /v2/ carries warn-code 199, a host agent and a date (breaks: Warning format)",
     sparse_wrong_code => "a manifest whose blobs are missing is rejected with MANIFEST_INVALID instead of MANIFEST_BLOB_UNKNOWN (breaks: the rejection code)",
+    blob_delete_lazy => "deleting a blob answers 202 but it is still served (breaks: a deleted blob is 404)",
     // I: blob mount.
     mount_without_copy => "a mount answers 201 but the blob never appears in the target repository (breaks: a 201 mount means the blob is there)",
     false_mount => "a mount of a blob that exists nowhere answers 201 (breaks: no false mount)",
+    mount_denied_with_token => "token mode: every mount is refused with 403 DENIED (breaks: mount with a scoped token)",
+    mount_sha256_only => "mounting a sha512 blob is refused with DIGEST_INVALID although it was accepted for upload (breaks: sha512 mount)",
     mount_session_no_location => "a mount that falls back to an upload session answers 202 without Location (breaks: upload sessions carry Location)",
 }
 

@@ -487,6 +487,13 @@ fn start_upload(shared: &Shared, name: &str, query: &str, body: Bytes) -> Respon
             Ok(d) => d,
             Err(resp) => return resp,
         };
+        let faults = &shared.config.faults;
+        if faults.mount_denied_with_token && matches!(shared.config.auth, super::config::AuthMode::Token { .. }) {
+            return err(StatusCode::FORBIDDEN, "DENIED", "mount denied");
+        }
+        if faults.mount_sha256_only && digest.algorithm() != "sha256" {
+            return err(StatusCode::BAD_REQUEST, "DIGEST_INVALID", "only sha256 blobs can be mounted");
+        }
         let mut st = shared.store.lock();
         // Without `from` we may mount from anywhere (the spec allows it).
         let found = match param(&params, "from") {
@@ -715,7 +722,9 @@ fn delete_blob(shared: &Shared, name: &str, digest: &str) -> Response {
         Err(resp) => return resp,
     };
     let mut st = shared.store.lock();
-    match st.repo_mut(name).and_then(|r| r.blobs.remove(&digest)) {
+    let lazy = shared.config.faults.blob_delete_lazy;
+    let found = st.repo_mut(name).and_then(|r| if lazy { r.blobs.get(&digest).cloned() } else { r.blobs.remove(&digest) });
+    match found {
         Some(_) => finish(reply(StatusCode::ACCEPTED), Body::empty()),
         None => unknown_blob(&digest),
     }

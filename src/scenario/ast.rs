@@ -122,6 +122,9 @@ pub struct Step {
     /// `GET`/`HEAD /v2/<name>/blobs/<digest>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub get_blob: Option<GetBlob>,
+    /// `DELETE /v2/<name>/blobs/<digest>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_blob: Option<DeleteBlob>,
     /// Check id → what its answer must look like.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub checks: BTreeMap<String, Expect>,
@@ -162,6 +165,7 @@ impl Step {
             (self.tags_list.is_some(), "tags_list"),
             (self.mount.is_some(), "mount"),
             (self.get_blob.is_some(), "get_blob"),
+            (self.delete_blob.is_some(), "delete_blob"),
         ] {
             if present {
                 v.push(name);
@@ -394,6 +398,9 @@ pub struct PushBlob {
     pub empty: bool,
     #[serde(default = "default_blob_size")]
     pub size: usize,
+    /// Digest algorithm of the upload.
+    #[serde(default)]
+    pub alg: Option<crate::oci::Algorithm>,
     /// Chunk size for `chunked`.
     #[serde(default = "default_chunk")]
     pub chunk: usize,
@@ -555,6 +562,19 @@ pub struct Mount {
     /// Leave out `from` (the registry MAY look the blob up itself).
     #[serde(default)]
     pub anonymous: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteBlob {
+    pub blob_of: String,
+    #[serde(default)]
+    pub which: WhichBlob,
+    #[serde(default)]
+    pub repo: RepoRef,
+    /// After a 202, read the blob again (the follow-up).
+    #[serde(default)]
+    pub then: Option<ReadMethod>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
