@@ -85,3 +85,30 @@ async fn requests_time_out() {
     assert!(err.to_string().contains("timed out"), "{err}");
     drop(listener);
 }
+
+#[tokio::test]
+async fn redirects_are_followed_without_credentials_crossing_hosts() {
+    use referee::registry::AuthMode;
+    let reg = EmbeddedRegistry::start(
+        RegistryConfig { auth: AuthMode::Token { users: vec![("u".into(), "p".into())] }, ..Default::default() },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let c = Client::new(ClientConfig { username: Some("u".into()), password: Some("p".into()), ..ClientConfig::new(&reg.url()) }).unwrap();
+    let blob = Blob::new(media::OCTET_STREAM, b"redirected payload".to_vec());
+    assert_eq!(c.push_blob("redir/test", &blob).await.unwrap().status, 201);
+    let got = c.get_blob("redir/test", &blob.digest).await.unwrap();
+    assert_eq!(got.status, 200, "{}", got.describe());
+    assert_eq!(got.body, blob.bytes);
+    assert_eq!(got.url.host_str(), Some("localhost"), "the blob came from the redirect target");
+    // The target refuses credentials: had the client forwarded its token, the GET above failed.
+    let leaked = reqwest::Client::new()
+        .get(got.url.clone())
+        .header("authorization", "Bearer forwarded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(leaked.status().as_u16(), 400);
+    reg.shutdown().await;
+}

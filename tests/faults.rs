@@ -100,6 +100,7 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("I7", "mount_sha256_only", &[]),
     ("N1", "nonstandard_error_codes", &[]),
     ("N3", "bad_warning_header", &[]),
+    ("N4", "redirect_target_missing", &[]),
     ("N5", "sparse_wrong_code", &[]),
 ];
 
@@ -196,5 +197,5 @@ prove! {
     fault_h1 => "H1", fault_h3 => "H3", fault_h4 => "H4", fault_h5 => "H5", fault_h6 => "H6", fault_h7 => "H7",
     fault_h8 => "H8", fault_h9 => "H9",
     fault_i1 => "I1", fault_i2 => "I2", fault_i3 => "I3", fault_i4 => "I4", fault_i5 => "I5", fault_i6 => "I6", fault_i7 => "I7",
-    fault_n1 => "N1", fault_n3 => "N3", fault_n5 => "N5",
+    fault_n1 => "N1", fault_n3 => "N3", fault_n4 => "N4", fault_n5 => "N5",
 }

@@ -89,7 +89,8 @@ fn assertions(e: &Expect, obs: &Observation, names: &Names, fails: &mut Vec<Stri
         || e.rejected
         || e.detection_consistent
         || e.error_body_valid
-        || e.warnings_valid;
+        || e.warnings_valid
+        || e.redirected.is_some();
     let Some(r) = obs.response.as_ref() else {
         if needs_response {
             fails.push("no response to judge".into());
@@ -223,6 +224,14 @@ fn assertions(e: &Expect, obs: &Observation, names: &Names, fails: &mut Vec<Stri
             if let Err(why) = check_warning(v) {
                 fails.push(why);
             }
+        }
+    }
+    if let Some(want) = e.redirected {
+        let was = !r.url.path().starts_with("/v2/");
+        if was != want {
+            fails.push(if want { "the answer was not redirected".into() } else { format!("the answer came from {}", r.url) });
+        } else if was {
+            notes.push(format!("redirected to {}", r.url));
         }
     }
     if e.rejected {

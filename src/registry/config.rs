@@ -162,6 +162,7 @@ faults! {
     get_no_digest_header => "GET of a manifest lacks Docker-Content-Digest (breaks: the header, MUST on main)",
     cosign_tag_listed => "manifests tagged <referrers tag>.sig are listed as referrers of that subject (breaks: cosign-style tags coexist)",
     // N: errors and transport.
+    redirect_target_missing => "blob redirects point at a URL that answers 404 (breaks: redirected downloads)",
     nonstandard_error_codes => "unknown manifests and blobs answer code NOT_FOUND instead of MANIFEST_UNKNOWN / BLOB_UNKNOWN (breaks: error codes)",
     bad_warning_header => "the Warning header on GET /v2/ carries warn-code 199, a host agent and a date (breaks: Warning format)",
     sparse_wrong_code => "a manifest whose blobs are missing is rejected with MANIFEST_INVALID instead of MANIFEST_BLOB_UNKNOWN (breaks: the rejection code)",
@@ -202,6 +203,9 @@ pub struct RegistryConfig {
     /// The conditional-request proposal (distribution-spec PR #251): manifests carry an
     /// `ETag`, and a tag PUT honours `If-Match` / `If-None-Match: *` with 412.
     pub conditional_put: bool,
+    /// `GET` of a blob answers `307` to a signed URL on the other loopback host name
+    /// (`localhost` ⇄ `127.0.0.1`), as registries with object-store backends do.
+    pub redirect_blobs: bool,
 }
 
 impl Default for RegistryConfig {
@@ -215,6 +219,7 @@ impl Default for RegistryConfig {
             faults: Faults::default(),
             chaos: super::Chaos::None,
             conditional_put: true,
+            redirect_blobs: true,
         }
     }
 }

@@ -27,15 +27,25 @@ pub struct Shared {
     pub config: RegistryConfig,
     pub store: Store,
     pub tokens: Tokens,
+    /// Signs blob redirect URLs, like a storage backend's presigned links.
+    pub redirect_secret: String,
 }
 
 impl Shared {
     pub fn new(config: RegistryConfig) -> Shared {
+        let store = Store::new();
+        let redirect_secret = store.fresh_id(32);
         Shared {
             config,
-            store: Store::new(),
+            store,
             tokens: Tokens::default(),
+            redirect_secret,
         }
+    }
+
+    /// The signature of a redirect URL for `digest`.
+    fn sign(&self, digest: &Digest) -> String {
+        Digest::sha256(format!("{}:{digest}", self.redirect_secret).as_bytes()).encoded()[..32].to_string()
     }
 }
 
@@ -398,6 +408,9 @@ pub async fn dispatch(
         (Route::Upload { name, uuid }, &Method::DELETE) => delete_upload(&shared, name, uuid),
         (Route::Upload { name, uuid }, _) => upload_status(&shared, name, uuid),
         (Route::Blob { name, digest }, &Method::DELETE) => delete_blob(&shared, name, digest),
+        (Route::Blob { name, digest }, &Method::GET) if shared.config.redirect_blobs => {
+            redirect_blob(&shared, name, digest, &headers).unwrap_or_else(|| get_blob(&shared, name, digest))
+        }
         (Route::Blob { name, digest }, _) => get_blob(&shared, name, digest),
         (Route::Manifest { name, reference }, &Method::PUT) => put_manifest(&shared, name, reference, &headers, body),
         (Route::Manifest { name, reference }, &Method::DELETE) => delete_manifest(&shared, name, reference),
@@ -699,6 +712,48 @@ fn unknown_blob(digest: &Digest) -> Response {
 }
 
 /// GET and HEAD (axum drops the body of HEAD responses after setting Content-Length).
+/// A `307` to the same blob on the other loopback host name (`127.0.0.1` ⇄ `localhost`), as a
+/// registry with an object-store backend sends clients elsewhere. `None` when the blob is
+/// unknown or the request has no usable `Host`.
+fn redirect_blob(shared: &Shared, name: &str, digest: &str, headers: &HeaderMap) -> Option<Response> {
+    let d = Digest::parse(digest).ok()?;
+    shared.store.lock().repo(name)?.blobs.get(&d)?;
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let (h, port) = host.rsplit_once(':')?;
+    let other = if h == "localhost" { "127.0.0.1" } else { "localhost" };
+    let target = if shared.config.faults.redirect_target_missing { Digest::sha256(b"nothing here") } else { d.clone() };
+    let location = format!("http://{other}:{port}/direct/blobs/{target}?sig={}", shared.sign(&target));
+    Some(finish(reply(StatusCode::TEMPORARY_REDIRECT).header(header::LOCATION, location), Body::empty()))
+}
+
+/// The redirect target: serves a blob to whoever holds a valid signature, and refuses
+/// credentials — a client that forwards `Authorization` to another host gets a 400.
+pub async fn direct_blob(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Path(digest): axum::extract::Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if headers.contains_key(header::AUTHORIZATION) {
+        return err(StatusCode::BAD_REQUEST, "DENIED", "credentials were forwarded to another host");
+    }
+    let Ok(d) = Digest::parse(&digest) else {
+        return err(StatusCode::BAD_REQUEST, "DIGEST_INVALID", "invalid digest");
+    };
+    let params = parse_query(uri.query().unwrap_or(""));
+    if param(&params, "sig") != Some(shared.sign(&d).as_str()) {
+        return err(StatusCode::FORBIDDEN, "DENIED", "bad signature");
+    }
+    let st = shared.store.lock();
+    match st.repos.values().find_map(|r| r.blobs.get(&d)) {
+        Some(bytes) => finish(
+            reply(StatusCode::OK).header(header::CONTENT_TYPE, "application/octet-stream"),
+            bytes.clone(),
+        ),
+        None => unknown_blob(&d),
+    }
+}
+
 fn get_blob(shared: &Shared, name: &str, digest: &str) -> Response {
     let digest = match parse_path_digest(digest) {
         Ok(d) => d,

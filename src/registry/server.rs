@@ -27,6 +27,7 @@ pub fn router(config: RegistryConfig) -> Router {
         .route("/v2", get(handlers::base))
         .route("/v2/{*rest}", any(handlers::dispatch))
         .route("/token", get(auth::token))
+        .route("/direct/blobs/{digest}", get(handlers::direct_blob))
         .fallback(handlers::not_found)
         .layer(axum::middleware::from_fn_with_state(shared.config.chaos, super::chaos::middleware))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -705,6 +705,9 @@ pub struct Expect {
     /// Every `Warning` header is `299 - "<text>"` without a date, 4096 bytes at most in all.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub warnings_valid: bool,
+    /// The answer came from another URL than the one asked (`true`) or from the same (`false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirected: Option<bool>,
     /// The request was refused (status 400 or above); a 5xx is noted as a server error.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rejected: bool,
