@@ -83,9 +83,10 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("G5", "get_no_digest_header", &["G2"]),
     ("G6", "cosign_tag_listed", &[]),
     ("H1", "delete_keeps_referrer", &["H7"]),
-    ("H3", "subject_delete_412", &[]),
+    ("H2", "deleted_subject_referrers_404", &[]),
+    ("H3", "subject_delete_412", &["H2"]),
     ("H4", "untag_drops_referrers", &[]),
-    ("H5", "delete_disabled_501", &["H1", "H3", "H4", "H6", "H7", "H8"]),
+    ("H5", "delete_disabled_501", &["H1", "H2", "H3", "H4", "H6", "H7", "H8"]),
     ("H6", "tag_delete_keeps_tag", &[]),
     ("H7", "manifest_delete_lazy", &["H1"]),
     ("H8", "delete_unknown_202", &[]),
@@ -99,9 +100,11 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("I6", "mount_denied_with_token", &["I1", "I2", "I3", "I4", "I5", "I7"]),
     ("I7", "mount_sha256_only", &[]),
     ("N1", "nonstandard_error_codes", &[]),
+    ("N2", "rate_limit_bad_body", &[]),
     ("N3", "bad_warning_header", &[]),
     ("N4", "redirect_target_missing", &[]),
     ("N5", "sparse_wrong_code", &[]),
+    ("N6", "cancel_upload_500", &[]),
 ];
 
 fn faults(spec: &str) -> Faults {
@@ -194,8 +197,8 @@ prove! {
     fault_f1 => "F1", fault_f2 => "F2", fault_f3 => "F3", fault_f4 => "F4", fault_f5 => "F5", fault_f6 => "F6", fault_f8 => "F8",
     fault_f9 => "F9", fault_f10 => "F10",
     fault_g1 => "G1", fault_g2 => "G2", fault_g3 => "G3", fault_g4 => "G4", fault_g5 => "G5", fault_g6 => "G6",
-    fault_h1 => "H1", fault_h3 => "H3", fault_h4 => "H4", fault_h5 => "H5", fault_h6 => "H6", fault_h7 => "H7",
+    fault_h1 => "H1", fault_h2 => "H2", fault_h3 => "H3", fault_h4 => "H4", fault_h5 => "H5", fault_h6 => "H6", fault_h7 => "H7",
     fault_h8 => "H8", fault_h9 => "H9",
     fault_i1 => "I1", fault_i2 => "I2", fault_i3 => "I3", fault_i4 => "I4", fault_i5 => "I5", fault_i6 => "I6", fault_i7 => "I7",
-    fault_n1 => "N1", fault_n3 => "N3", fault_n4 => "N4", fault_n5 => "N5",
+    fault_n1 => "N1", fault_n2 => "N2", fault_n3 => "N3", fault_n4 => "N4", fault_n5 => "N5", fault_n6 => "N6",
 }

@@ -410,6 +410,9 @@ fn listing_assertions(e: &Expect, obs: &Observation, names: &Names, fails: &mut 
                 Ok(list) => {
                     if let Some(m) = &e.manifests {
                         manifests(m, &list, names, fails);
+                        if m.record_count {
+                            notes.push(format!("{} entr{} listed", list.len(), if list.len() == 1 { "y" } else { "ies" }));
+                        }
                     }
                     for (name, ee) in &e.entries {
                         if let Some(b) = names.get(name.as_str()) {

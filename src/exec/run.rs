@@ -196,6 +196,7 @@ impl Ctx<'_> {
             RepoRef::Main => self.main.clone(),
             RepoRef::Other => self.other.clone(),
             RepoRef::Fresh => self.fresh.clone(),
+            RepoRef::Limited => format!("{}-ratelimited", self.main),
         }
     }
 
@@ -625,6 +626,22 @@ async fn exec_step(step: &Step, ctx: &mut Ctx<'_>) -> Result<Observation, Client
         let url = ctx.client.referrers_url(&repo, subject.digest.as_str(), None, None)?;
         let listing = ctx.client.referrers_page(&repo, url, Scope::Pull(repo.clone())).await?.response;
         return Ok(Observation { response: Some(listing), followup: pushed.response, ..Default::default() });
+    }
+    if let Some(b) = &step.burst {
+        let repo = ctx.repo(b.repo);
+        let mut last = None;
+        // Bounded: at most `count` requests (capped at 1000) and one retry.
+        for _ in 0..b.count.min(1000) {
+            let r = ctx.client.tags_list(&repo, None, None).await?;
+            if r.status == 429 {
+                let wait = r.header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(1).min(10);
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+                let again = ctx.client.tags_list(&repo, None, None).await?;
+                return Ok(Observation { response: Some(r), followup: Some(again), ..Default::default() });
+            }
+            last = Some(r);
+        }
+        return Ok(Observation { response: last, ..Default::default() });
     }
     if step.ping.is_some() {
         let r = ctx.client.ping().await?;

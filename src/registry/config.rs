@@ -163,10 +163,13 @@ faults! {
     cosign_tag_listed => "manifests tagged <referrers tag>.sig are listed as referrers of that subject (breaks: cosign-style tags coexist)",
     // N: errors and transport.
     redirect_target_missing => "blob redirects point at a URL that answers 404 (breaks: redirected downloads)",
+    cancel_upload_500 => "cancelling an upload session answers 500 (breaks: end-14 answers 204 or 404)",
+    rate_limit_bad_body => "rate-limited answers (429) carry a non-OCI body and no Retry-After (breaks: error body on 429)",
     nonstandard_error_codes => "unknown manifests and blobs answer code NOT_FOUND instead of MANIFEST_UNKNOWN / BLOB_UNKNOWN (breaks: error codes)",
     bad_warning_header => "the Warning header on GET /v2/ carries warn-code 199, a host agent and a date (breaks: Warning format)",
     sparse_wrong_code => "a manifest whose blobs are missing is rejected with MANIFEST_INVALID instead of MANIFEST_BLOB_UNKNOWN (breaks: the rejection code)",
     blob_delete_lazy => "deleting a blob answers 202 but it is still served (breaks: a deleted blob is 404)",
+    deleted_subject_referrers_404 => "after a subject is deleted, its referrers listing answers 404 (breaks: the API never 404s while the repository exists)",
     // I: blob mount.
     mount_without_copy => "a mount answers 201 but the blob never appears in the target repository (breaks: a 201 mount means the blob is there)",
     false_mount => "a mount of a blob that exists nowhere answers 201 (breaks: no false mount)",

@@ -400,6 +400,16 @@ pub async fn dispatch(
     }
     let query = uri.query().unwrap_or("");
     let faults = &shared.config.faults;
+    if let Some(resp) = rate_limited(&shared, route.name()) {
+        return with_api_version(resp);
+    }
+    if faults.deleted_subject_referrers_404
+        && let Route::Referrers { name, digest } = &route
+        && let Ok(d) = Digest::parse(digest)
+        && shared.store.lock().repo(name).is_some_and(|r| r.deleted.contains(&d))
+    {
+        return with_api_version(unknown_manifest(digest));
+    }
     let reads_content = matches!(route, Route::Blob { .. } | Route::Manifest { .. }) && matches!(method, Method::GET | Method::HEAD);
     let mut resp = match (&route, &method) {
         (Route::UploadStart { name }, _) => start_upload(&shared, name, query, body),
@@ -690,6 +700,9 @@ fn upload_status(shared: &Shared, name: &str, uuid: &str) -> Response {
 }
 
 fn delete_upload(shared: &Shared, name: &str, uuid: &str) -> Response {
+    if shared.config.faults.cancel_upload_500 {
+        return err(StatusCode::INTERNAL_SERVER_ERROR, "UNSUPPORTED", "cannot cancel");
+    }
     let mut st = shared.store.lock();
     match st.repo_mut(name).and_then(|r| r.uploads.remove(uuid)) {
         Some(_) => finish(reply(StatusCode::NO_CONTENT), Body::empty()),
@@ -712,6 +725,31 @@ fn unknown_blob(digest: &Digest) -> Response {
 }
 
 /// GET and HEAD (axum drops the body of HEAD responses after setting Content-Length).
+/// Repositories named `…-ratelimited` allow 10 requests a second (a fixed window), so the
+/// N2 check can meet a 429 on purpose without slowing anything else down.
+fn rate_limited(shared: &Shared, name: &str) -> Option<Response> {
+    if !name.ends_with("-ratelimited") {
+        return None;
+    }
+    let mut st = shared.store.lock();
+    let now = std::time::Instant::now();
+    let window = st.rate_window.entry(name.to_string()).or_insert((now, 0));
+    if now.duration_since(window.0) >= std::time::Duration::from_secs(1) {
+        *window = (now, 0);
+    }
+    window.1 += 1;
+    if window.1 <= 10 {
+        return None;
+    }
+    Some(if shared.config.faults.rate_limit_bad_body {
+        finish(reply(StatusCode::TOO_MANY_REQUESTS).header(header::CONTENT_TYPE, "application/json"), r#"{"error":"slow down"}"#)
+    } else {
+        let mut r = err(StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS", "too many requests");
+        r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        r
+    })
+}
+
 /// A `307` to the same blob on the other loopback host name (`127.0.0.1` ⇄ `localhost`), as a
 /// registry with an object-store backend sends clients elsewhere. `None` when the blob is
 /// unknown or the request has no usable `Host`.

@@ -197,6 +197,8 @@ pub struct Repo {
     pub tags: BTreeMap<String, Digest>,
     /// subject digest → (seq → referrer digest). Kept in step with `manifests`.
     pub referrers: HashMap<Digest, BTreeMap<u64, Digest>>,
+    /// Manifests deleted from this repository (for faults about deleted subjects).
+    pub deleted: std::collections::HashSet<Digest>,
 }
 
 impl Repo {
@@ -205,6 +207,7 @@ impl Repo {
         let Some(record) = self.manifests.remove(digest) else {
             return false;
         };
+        self.deleted.insert(digest.clone());
         self.tags.retain(|_, d| d != digest);
         if let Some(subject) = &record.facts.subject
             && let Some(list) = self.referrers.get_mut(&subject.digest)
@@ -234,6 +237,8 @@ impl Repo {
 #[derive(Debug, Default)]
 pub struct State {
     pub repos: HashMap<String, Repo>,
+    /// Per rate-limited repository: the current window's start and its request count.
+    pub rate_window: HashMap<String, (std::time::Instant, u32)>,
     next_seq: u64,
 }
 

@@ -89,6 +89,10 @@ pub struct Step {
     /// detects whether the API exists (the push is the follow-up of the observation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detect: Option<Ping>,
+    /// Up to `count` quick `GET tags/list`; after the first 429, wait as `Retry-After` says
+    /// (at most 10 s) and ask once more (the follow-up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<Burst>,
     /// `GET /v2/` ("Determining Support").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ping: Option<Ping>,
@@ -154,6 +158,7 @@ impl Step {
         }
         for (present, name) in [
             (self.ping.is_some(), "ping"),
+            (self.burst.is_some(), "burst"),
             (self.detect.is_some(), "detect"),
             (self.push_blob.is_some(), "push_blob"),
             (self.upload_session.is_some(), "upload_session"),
@@ -194,6 +199,8 @@ pub enum RepoRef {
     Other,
     /// A repository nothing was ever pushed to.
     Fresh,
+    /// A repository named `…-ratelimited` (the embedded registry rate-limits those).
+    Limited,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -373,6 +380,14 @@ pub struct WaitListed {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Ping {}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Burst {
+    pub count: usize,
+    #[serde(default)]
+    pub repo: RepoRef,
+}
 
 /// How a blob is uploaded.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -766,6 +781,9 @@ pub struct ManifestsExpect {
     /// Every entry has exactly this artifactType.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub all_artifact_type: Option<String>,
+    /// Record how many entries were listed, as a note (behaviour the spec leaves open).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub record_count: bool,
     /// Every entry's digest is one of the scenario's known manifests.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub only_known: bool,
