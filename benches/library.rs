@@ -1,6 +1,7 @@
 //! Benchmark (not a timed test): the whole check library against the embedded registry,
 //! in-process, several rounds; prints wall time per round and the median.
-//! Run with `cargo bench --bench library`.
+//! Run with `cargo bench --bench library`; `REFEREE_BENCH_FILTER=subject-push,referrers-response`
+//! (ids, areas or scenario ids, comma-separated) benchmarks a part of the library.
 
 use referee::app::{self, RunConfig};
 use referee::exec::Outcome;
@@ -12,7 +13,10 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut times = vec![];
     for i in 0..rounds {
-        let cfg = RunConfig::new(&scenarios);
+        let filter: Vec<String> = std::env::var("REFEREE_BENCH_FILTER")
+            .map(|f| f.split(',').map(str::to_string).filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default();
+        let cfg = RunConfig { filter, ..RunConfig::new(&scenarios) };
         let t = Instant::now();
         let out = rt.block_on(app::run(cfg)).expect("run");
         let secs = t.elapsed().as_secs_f64();
