@@ -2,7 +2,7 @@
 //! names are defined before use, check ids are declared, evaluated, and unique across files.
 //! Errors are [`Diagnostic`]s at `file:line:col`; nothing is sent while any exists.
 
-use crate::scenario::{Capability, Diagnostic, Keyword, Loaded, RepoRef, ScenarioFile, Step};
+use crate::scenario::{Capability, Diagnostic, Keyword, Loaded, ScenarioFile};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -109,77 +109,6 @@ fn step_lines(text: &str) -> Vec<usize> {
     lines
 }
 
-/// Names a step defines and names it uses.
-fn step_names(step: &Step) -> (Option<(&str, RepoRef)>, Vec<&str>) {
-    let mut uses = vec![];
-    let mut def = None;
-    if let Some(p) = &step.push_image {
-        def = Some((p.name.as_str(), p.repo));
-    }
-    if let Some(p) = &step.push_artifact {
-        def = Some((p.name.as_str(), p.repo));
-        uses.extend(p.subject.as_deref());
-        uses.extend(p.tag_referrers_of.as_deref());
-    }
-    if let Some(p) = &step.push_index {
-        def = Some((p.name.as_str(), p.repo));
-        uses.extend(p.subject.as_deref());
-        uses.extend(p.manifests.iter().map(String::as_str));
-    }
-    if let Some(p) = &step.push {
-        uses.push(&p.name);
-    }
-    if let Some(r) = &step.referrers {
-        uses.extend(r.of.as_deref());
-        uses.extend(r.blob_of.as_deref());
-        if let Some(a) = &r.insert_after_first_page {
-            uses.extend(a.subject.as_deref());
-            def = Some((a.name.as_str(), r.repo));
-        }
-    }
-    if let Some(w) = &step.wait_listed {
-        uses.push(&w.of);
-        uses.push(&w.referrer);
-    }
-    for f in [&step.fallback_add, &step.fallback_remove].into_iter().flatten() {
-        uses.push(&f.referrer);
-        if let Some(a) = &f.r#as {
-            def = Some((a.as_str(), RepoRef::Main));
-        }
-    }
-    uses.extend(step.fallback_read.as_ref().map(|f| f.of.as_str()));
-    if let Some(g) = &step.get_manifest {
-        uses.extend(g.of.as_deref());
-        uses.extend(g.referrers_tag_of.as_deref());
-    }
-    uses.extend(step.delete_manifest.as_ref().and_then(|d| d.of.as_deref()));
-    uses.extend(step.mount.as_ref().and_then(|m| m.blob_of.as_deref()));
-    uses.extend(step.get_blob.as_ref().and_then(|g| g.blob_of.as_deref()));
-    uses.extend(step.delete_blob.as_ref().map(|d| d.blob_of.as_str()));
-    if let Some(p) = &step.push_blob {
-        def = Some((p.name.as_str(), RepoRef::Main));
-    }
-    (def, uses)
-}
-
-fn expect_names<'a>(e: &'a crate::scenario::Expect, out: &mut Vec<&'a str>) {
-    if let Some(m) = &e.manifests {
-        out.extend(m.exactly.iter().flatten().map(String::as_str));
-        out.extend(m.includes.iter().map(String::as_str));
-        out.extend(m.excludes.iter().map(String::as_str));
-    }
-    out.extend(e.entries.keys().map(String::as_str));
-    out.extend(e.body_is.as_deref());
-    out.extend(e.digest_of.as_deref());
-    out.extend(e.length_of.as_deref());
-    for a in &e.any_of {
-        expect_names(a, out);
-    }
-    if let Some(u) = &e.unsupported_if {
-        expect_names(&u.when, out);
-    }
-}
-
 /// Validates one file; returns its diagnostics.
 fn validate(l: &Loaded) -> Vec<Diagnostic> {
     let mut d = vec![];
@@ -209,8 +138,8 @@ fn validate(l: &Loaded) -> Vec<Diagnostic> {
                 ));
             }
         }
-        let (def, uses) = step_names(step);
-        for u in uses {
+        let def = step.defines();
+        for u in step.uses() {
             if !defined.contains(u) {
                 let help = crate::scenario::diag::suggest(u, defined.iter().copied()).map(|s| format!("did you mean '{s}'?"));
                 d.push(
@@ -225,11 +154,7 @@ fn validate(l: &Loaded) -> Vec<Diagnostic> {
             d.push(Diagnostic::at_token(&l.path, &l.text, line_of(i), name, format!("'{name}' is defined twice")));
         }
         // Expectations may name what this very step defines (`digest_of: <pushed name>`).
-        let mut judged = vec![];
-        for e in step.checks.values() {
-            expect_names(e, &mut judged);
-        }
-        for u in judged {
+        for u in step.judged_names() {
             if !defined.contains(u) {
                 let help = crate::scenario::diag::suggest(u, defined.iter().copied()).map(|s| format!("did you mean '{s}'?"));
                 d.push(

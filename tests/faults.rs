@@ -202,3 +202,23 @@ prove! {
     fault_i1 => "I1", fault_i2 => "I2", fault_i3 => "I3", fault_i4 => "I4", fault_i5 => "I5", fault_i6 => "I6", fault_i7 => "I7",
     fault_n1 => "N1", fault_n2 => "N2", fault_n3 => "N3", fault_n4 => "N4", fault_n5 => "N5", fault_n6 => "N6",
 }
+
+/// Disabled deletion is allowed (400/405): the deletion checks are Passed or Skipped with the
+/// reason, never Failed, and nothing that depends on a delete that did not happen is judged.
+#[tokio::test]
+async fn disabled_deletion_is_skipped_not_failed() {
+    let cfg = RunConfig {
+        filter: vec!["deletion".into()],
+        embedded: RegistryConfig { manifest_delete: false, ..RegistryConfig::default() },
+        ..RunConfig::new(scenarios())
+    };
+    let report = app::run(cfg).await.expect("run").report;
+    let by_id = |id: &str| report.checks.iter().find(|c| c.info.id == id).unwrap();
+    for id in ["H1", "H2", "H4", "H7", "H8"] {
+        assert_eq!(by_id(id).outcome, Outcome::Skipped, "{id}: {}", by_id(id).reason);
+        assert!(by_id(id).reason.contains("disabled"), "{id}: {}", by_id(id).reason);
+    }
+    for id in ["H3", "H5", "H6", "H9"] {
+        assert_eq!(by_id(id).outcome, Outcome::Passed, "{id}: {}", by_id(id).reason);
+    }
+}

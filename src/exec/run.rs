@@ -385,52 +385,16 @@ fn add(acc: &mut HashMap<String, Acc>, id: &str, o: Outcome, reason: Option<Stri
 }
 
 fn step_defines(step: &Step) -> Option<&str> {
-    step.push_image
-        .as_ref()
-        .map(|p| p.name.as_str())
-        .or(step.push_artifact.as_ref().map(|p| p.name.as_str()))
-        .or(step.push_index.as_ref().map(|p| p.name.as_str()))
-        .or(step.push_blob.as_ref().map(|p| p.name.as_str()))
-        .or(step.fallback_add.as_ref().and_then(|f| f.r#as.as_deref()))
-        .or(step.fallback_remove.as_ref().and_then(|f| f.r#as.as_deref()))
+    step.defines().map(|(n, _)| n)
 }
 
-/// The first unusable name a step depends on.
+/// The first unusable name a step depends on, in its action or in what it judges.
 fn dependency_failure(step: &Step, ctx: &Ctx) -> Option<(String, bool)> {
-    let mut uses: Vec<&str> = vec![];
-    if let Some(p) = &step.push_artifact {
-        uses.extend(p.subject.as_deref());
-    }
-    if let Some(p) = &step.push_index {
-        uses.extend(p.manifests.iter().map(String::as_str));
-        uses.extend(p.subject.as_deref());
-    }
-    if let Some(r) = &step.referrers {
-        uses.extend(r.of.as_deref());
-        uses.extend(r.blob_of.as_deref());
-    }
-    if let Some(w) = &step.wait_listed {
-        uses.push(&w.referrer);
-    }
-    uses.extend(step.fallback_add.as_ref().map(|f| f.referrer.as_str()));
-    uses.extend(step.fallback_remove.as_ref().map(|f| f.referrer.as_str()));
-    uses.extend(step.fallback_read.as_ref().map(|f| f.of.as_str()));
-    if let Some(g) = &step.get_manifest {
-        uses.extend(g.of.as_deref());
-        uses.extend(g.referrers_tag_of.as_deref());
-    }
-    uses.extend(step.delete_manifest.as_ref().and_then(|d| d.of.as_deref()));
-    uses.extend(step.mount.as_ref().and_then(|m| m.blob_of.as_deref()));
-    uses.extend(step.get_blob.as_ref().and_then(|g| g.blob_of.as_deref()));
-    uses.extend(step.delete_blob.as_ref().map(|d| d.blob_of.as_str()));
-    for e in step.checks.values() {
-        if let Some(m) = &e.manifests {
-            uses.extend(m.includes.iter().map(String::as_str));
-            uses.extend(m.exactly.iter().flatten().map(String::as_str));
-        }
-        uses.extend(e.entries.keys().map(String::as_str));
-    }
-    uses.into_iter().find_map(|n| ctx.entries.get(n).and_then(|e| e.failure.clone()))
+    let own = step_defines(step);
+    step.uses()
+        .into_iter()
+        .chain(step.judged_names().into_iter().filter(|n| Some(*n) != own))
+        .find_map(|n| ctx.entries.get(n).and_then(|e| e.failure.clone()))
 }
 
 fn mark_failed(step: &Step, ctx: &mut Ctx, why: String, by_check: bool) {

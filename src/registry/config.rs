@@ -209,6 +209,8 @@ pub struct RegistryConfig {
     /// `GET` of a blob answers `307` to a signed URL on the other loopback host name
     /// (`localhost` ⇄ `127.0.0.1`), as registries with object-store backends do.
     pub redirect_blobs: bool,
+    /// Manifest and tag deletion; when off, DELETE answers 405 UNSUPPORTED (allowed by the spec).
+    pub manifest_delete: bool,
 }
 
 impl Default for RegistryConfig {
@@ -223,6 +225,7 @@ impl Default for RegistryConfig {
             chaos: super::Chaos::None,
             conditional_put: true,
             redirect_blobs: true,
+            manifest_delete: true,
         }
     }
 }

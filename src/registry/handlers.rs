@@ -1090,6 +1090,9 @@ fn delete_manifest(shared: &Shared, name: &str, reference: &str) -> Response {
     if faults.delete_disabled_501 {
         return err(StatusCode::NOT_IMPLEMENTED, "UNSUPPORTED", "manifest deletion is disabled");
     }
+    if !shared.config.manifest_delete {
+        return err(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", "manifest deletion is disabled");
+    }
     let mut st = shared.store.lock();
     let Some(repo) = st.repo_mut(name) else {
         return unknown_name(name);

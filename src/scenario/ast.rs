@@ -180,6 +180,89 @@ impl Step {
     }
 }
 
+impl Step {
+    /// The name this step defines, and the repository it lives in.
+    pub fn defines(&self) -> Option<(&str, RepoRef)> {
+        fn main(n: &str) -> (&str, RepoRef) {
+            (n, RepoRef::Main)
+        }
+        self.push_image
+            .as_ref()
+            .map(|p| (p.name.as_str(), p.repo))
+            .or(self.push_artifact.as_ref().map(|p| (p.name.as_str(), p.repo)))
+            .or(self.push_index.as_ref().map(|p| (p.name.as_str(), p.repo)))
+            .or(self.push_blob.as_ref().map(|p| main(p.name.as_str())))
+            .or(self.fallback_add.as_ref().and_then(|f| f.r#as.as_deref()).map(main))
+            .or(self.fallback_remove.as_ref().and_then(|f| f.r#as.as_deref()).map(main))
+            .or(self.referrers.as_ref().and_then(|r| r.insert_after_first_page.as_ref().map(|a| (a.name.as_str(), r.repo))))
+    }
+
+    /// Names the step's action needs, all defined by earlier steps.
+    pub fn uses(&self) -> Vec<&str> {
+        let mut u: Vec<&str> = vec![];
+        if let Some(p) = &self.push_artifact {
+            u.extend(p.subject.as_deref());
+            u.extend(p.tag_referrers_of.as_deref());
+        }
+        if let Some(p) = &self.push_index {
+            u.extend(p.subject.as_deref());
+            u.extend(p.manifests.iter().map(String::as_str));
+        }
+        u.extend(self.push.as_ref().map(|p| p.name.as_str()));
+        if let Some(r) = &self.referrers {
+            u.extend(r.of.as_deref());
+            u.extend(r.blob_of.as_deref());
+            u.extend(r.insert_after_first_page.as_ref().and_then(|a| a.subject.as_deref()));
+        }
+        if let Some(w) = &self.wait_listed {
+            u.extend([w.of.as_str(), w.referrer.as_str()]);
+        }
+        for f in [&self.fallback_add, &self.fallback_remove].into_iter().flatten() {
+            u.push(&f.referrer);
+        }
+        u.extend(self.fallback_read.as_ref().map(|f| f.of.as_str()));
+        if let Some(g) = &self.get_manifest {
+            u.extend(g.of.as_deref());
+            u.extend(g.referrers_tag_of.as_deref());
+        }
+        u.extend(self.delete_manifest.as_ref().and_then(|d| d.of.as_deref()));
+        u.extend(self.mount.as_ref().and_then(|m| m.blob_of.as_deref()));
+        u.extend(self.get_blob.as_ref().and_then(|g| g.blob_of.as_deref()));
+        u.extend(self.delete_blob.as_ref().map(|d| d.blob_of.as_str()));
+        u
+    }
+
+    /// Names its expectations mention (they may include what this very step defines).
+    pub fn judged_names(&self) -> Vec<&str> {
+        let mut out = vec![];
+        for e in self.checks.values() {
+            e.names(&mut out);
+        }
+        out
+    }
+}
+
+impl Expect {
+    /// Every scenario name this expectation (and its alternatives) refers to.
+    pub fn names<'a>(&'a self, out: &mut Vec<&'a str>) {
+        if let Some(m) = &self.manifests {
+            out.extend(m.exactly.iter().flatten().map(String::as_str));
+            out.extend(m.includes.iter().map(String::as_str));
+            out.extend(m.excludes.iter().map(String::as_str));
+        }
+        out.extend(self.entries.keys().map(String::as_str));
+        out.extend(self.body_is.as_deref());
+        out.extend(self.digest_of.as_deref());
+        out.extend(self.length_of.as_deref());
+        for a in &self.any_of {
+            a.names(out);
+        }
+        if let Some(u) = &self.unsupported_if {
+            u.when.names(out);
+        }
+    }
+}
+
 /// Where a manifest is pushed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
