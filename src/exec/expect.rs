@@ -37,20 +37,62 @@ pub enum Judgement {
 /// Names → manifests the scenario built.
 pub type Names<'a> = HashMap<&'a str, &'a Built>;
 
+/// What the profile declares: key → value (empty for the `strict` default).
+pub type Declares = std::collections::BTreeMap<String, String>;
+
 pub fn judge(e: &Expect, obs: &Observation, names: &Names) -> Judgement {
+    judge_declared(e, obs, names, &Declares::new())
+}
+
+/// [`judge`], with the profile's declarations for `declared:` expectations.
+pub fn judge_declared(e: &Expect, obs: &Observation, names: &Names, declares: &Declares) -> Judgement {
     if let Some(u) = &e.unsupported_if
-        && let Judgement::Pass(_) = judge(&u.when, obs, names)
+        && let Judgement::Pass(_) = judge_declared(&u.when, obs, names, declares)
     {
         return Judgement::Skip(u.reason.clone());
     }
     let mut notes = vec![];
     let mut fails = vec![];
+    if let Some(d) = &e.declared {
+        match declares.get(&d.key) {
+            Some(value) => match d.variants.get(value) {
+                Some(variant) => match judge_declared(variant, obs, names, declares) {
+                    Judgement::Pass(n) => notes.extend(n),
+                    Judgement::Fail(f) => {
+                        let observed = observed_variant(d, obs, names, declares);
+                        fails.push(format!(
+                            "the profile declares {}: {value}, but the registry contradicts it ({}){}",
+                            d.key,
+                            f.join("; "),
+                            observed.map(|o| format!("; observed: {}: {o}", d.key)).unwrap_or_default()
+                        ));
+                    }
+                    Judgement::Skip(r) => return Judgement::Skip(r),
+                },
+                None => {
+                    return Judgement::Skip(format!(
+                        "the profile declares {}: {value}, which this scenario cannot observe (it tells {})",
+                        d.key,
+                        d.variants.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ));
+                }
+            },
+            None => match observed_variant(d, obs, names, declares) {
+                Some(o) => notes.push(format!("INFO: observed {}: {o} (the profile declares nothing; the spec leaves it open)", d.key)),
+                None => notes.push(format!(
+                    "INFO: {} matches none of {} (the profile declares nothing)",
+                    d.key,
+                    d.variants.keys().cloned().collect::<Vec<_>>().join(", ")
+                )),
+            },
+        }
+    }
     assertions(e, obs, names, &mut fails, &mut notes);
     if !e.any_of.is_empty() {
         let mut alt_fails = vec![];
         let mut ok = false;
         for (i, alt) in e.any_of.iter().enumerate() {
-            match judge(alt, obs, names) {
+            match judge_declared(alt, obs, names, declares) {
                 Judgement::Pass(n) => {
                     notes.extend(n);
                     ok = true;
@@ -65,6 +107,14 @@ pub fn judge(e: &Expect, obs: &Observation, names: &Names) -> Judgement {
         }
     }
     if fails.is_empty() { Judgement::Pass(notes) } else { Judgement::Fail(fails) }
+}
+
+/// The first variant whose expectation holds.
+fn observed_variant<'a>(d: &'a crate::scenario::Declared, obs: &Observation, names: &Names, declares: &Declares) -> Option<&'a str> {
+    d.variants
+        .iter()
+        .find(|(_, v)| matches!(judge_declared(v, obs, names, declares), Judgement::Pass(_)))
+        .map(|(k, _)| k.as_str())
 }
 
 fn assertions(e: &Expect, obs: &Observation, names: &Names, fails: &mut Vec<String>, notes: &mut Vec<String>) {

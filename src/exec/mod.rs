@@ -2,6 +2,7 @@
 //! The main entry point is [`run`]; results are a [`RunReport`] plus a [`RunEvent`] stream.
 
 pub mod expect;
+pub mod hooks;
 pub mod outcome;
 pub mod run;
 

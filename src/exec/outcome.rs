@@ -67,6 +67,9 @@ pub struct RunReport {
     pub referee_version: String,
     pub target: String,
     pub embedded: bool,
+    /// The vendor profile the verdicts were judged against.
+    #[serde(default)]
+    pub profile: String,
     pub run_id: String,
     pub started_unix_ms: u128,
     pub duration_ms: u64,

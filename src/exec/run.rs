@@ -2,7 +2,7 @@
 //! judge each check on the answers, clean up, and emit [`RunEvent`]s. Never formats text for
 //! people; reporters do that.
 
-use super::expect::{Judgement, Names, Observation, judge};
+use super::expect::{Judgement, Names, Observation, judge_declared};
 use super::outcome::*;
 use crate::client::{Client, ClientError, Exchange, Response, Scope, descriptor_from_json};
 use crate::oci::{Algorithm, Built, Digest, IndexBuilder, ManifestBuilder, referrers_tag};
@@ -22,11 +22,25 @@ pub struct RunOptions {
     pub max_pages: usize,
     pub target_label: String,
     pub embedded: bool,
+    /// What the vendor profile declares (`declared:` expectations are judged against it).
+    pub declares: super::expect::Declares,
+    /// The profile's name, for reports.
+    pub profile: String,
+    /// Lifecycle hooks by name.
+    pub hooks: super::hooks::Hooks,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { repo_prefix: "referee".into(), max_pages: 100, target_label: String::new(), embedded: false }
+        RunOptions {
+            repo_prefix: "referee".into(),
+            max_pages: 100,
+            target_label: String::new(),
+            embedded: false,
+            declares: Default::default(),
+            profile: "strict".into(),
+            hooks: Default::default(),
+        }
     }
 }
 
@@ -60,6 +74,7 @@ pub async fn run(plan: &Plan, client: &Client, opts: &RunOptions, sink: &mut dyn
         referee_version: env!("CARGO_PKG_VERSION").into(),
         target: opts.target_label.clone(),
         embedded: opts.embedded,
+        profile: opts.profile.clone(),
         run_id: run_id.clone(),
         started_unix_ms,
         duration_ms: 0,
@@ -188,6 +203,10 @@ struct Ctx<'a> {
     /// Blobs that arrived by mount or upload outside a manifest push, for cleanup.
     extra_blobs: Vec<(String, Digest)>,
     max_pages: usize,
+    hooks: &'a super::hooks::Hooks,
+    target: String,
+    /// A hook that failed or is missing stops the scenario: (why, whether it is a Skip).
+    halted: Option<(String, bool)>,
 }
 
 impl Ctx<'_> {
@@ -263,6 +282,9 @@ async fn run_scenario(
         order: vec![],
         extra_blobs: vec![],
         max_pages: opts.max_pages,
+        hooks: &opts.hooks,
+        target: client.base().as_str().trim_end_matches('/').to_string(),
+        halted: None,
     };
     for (i, step) in s.file.steps.iter().enumerate() {
         let active: Vec<(&String, &Expect)> = step
@@ -276,6 +298,14 @@ async fn run_scenario(
             continue;
         }
         let label = format!("step {} ({})", i + 1, step.actions().first().copied().unwrap_or("?"));
+        // After a failed or missing hook the registry is not in the state later steps assume.
+        if let Some((why, skip)) = &ctx.halted {
+            let outcome = if *skip { Outcome::Skipped } else { Outcome::Errored };
+            for (id, _) in &active {
+                add(&mut acc, id, outcome, Some(why.clone()), vec![], vec![]);
+            }
+            continue;
+        }
         let dep = dependency_failure(step, &ctx);
         let obs = match &dep {
             Some(_) => Err(None),
@@ -301,7 +331,7 @@ async fn run_scenario(
             (None, Ok(obs)) => {
                 let names: Names = ctx.entries.iter().map(|(k, v)| (k.as_str(), &v.built)).collect();
                 for (id, e) in &active {
-                    let (outcome, reason, notes) = match judge(e, obs, &names) {
+                    let (outcome, reason, notes) = match judge_declared(e, obs, &names, &opts.declares) {
                         Judgement::Pass(n) => (Outcome::Passed, None, n),
                         Judgement::Fail(f) => (Outcome::Failed, Some(format!("{label}: {}", f.join("; "))), vec![]),
                         Judgement::Skip(r) => (Outcome::Skipped, Some(r), vec![]),
@@ -606,6 +636,37 @@ async fn exec_step(step: &Step, ctx: &mut Ctx<'_>) -> Result<Observation, Client
             last = Some(r);
         }
         return Ok(Observation { response: last, ..Default::default() });
+    }
+    if let Some(h) = &step.hook {
+        let Some(spec) = ctx.hooks.get(h.name.as_str()).cloned() else {
+            ctx.halted = Some((
+                format!(
+                    "no `{}` hook: give one with --hook {}='<command>' or a profile that has it; the steps after it were not run",
+                    h.name.as_str(),
+                    h.name.as_str()
+                ),
+                true,
+            ));
+            return Ok(Observation::default());
+        };
+        let entry = h.of.as_deref().and_then(|n| ctx.entries.get(n));
+        let env = super::hooks::HookEnv {
+            target: ctx.target.clone(),
+            repo: entry.map_or_else(|| ctx.main.clone(), |e| e.repo.clone()),
+            tag: h.tag.clone().or_else(|| entry.and_then(|e| e.tag.clone())).unwrap_or_default(),
+            digest: entry.map(|e| e.built.digest.to_string()).unwrap_or_default(),
+        };
+        match super::hooks::run(h.name.as_str(), &spec, &env).await {
+            Ok(_) => return Ok(Observation::default()),
+            Err(why) => {
+                ctx.halted = Some((why.clone(), false));
+                return Err(ClientError::Other { url: format!("hook {}", h.name.as_str()), msg: why });
+            }
+        }
+    }
+    if let Some(w) = &step.wait {
+        tokio::time::sleep(Duration::from_secs(w.seconds.min(600))).await;
+        return Ok(Observation::default());
     }
     if step.ping.is_some() {
         let r = ctx.client.ping().await?;

@@ -18,6 +18,7 @@ pub fn build(report: &RunReport) -> Report {
             let mut s = TestSuite::new(c.info.area.clone());
             s.add_property(Property::new("target", report.target.clone()));
             s.add_property(Property::new("run_id", report.run_id.clone()));
+            s.add_property(Property::new("profile", report.profile.clone()));
             s
         });
         if let Some(tc) = testcase(c) {

@@ -89,6 +89,13 @@ pub struct Step {
     /// detects whether the API exists (the push is the follow-up of the observation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detect: Option<Ping>,
+    /// Run a lifecycle hook (`gc`, `lock_tag`, `unlock_tag`, `restart`, `enable_referrers_api`)
+    /// from the profile or the command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook: Option<HookStep>,
+    /// Wait (for registries that collect garbage periodically); at most 600 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<WaitStep>,
     /// Up to `count` quick `GET tags/list`; after the first 429, wait as `Retry-After` says
     /// (at most 10 s) and ask once more (the follow-up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -158,6 +165,8 @@ impl Step {
         }
         for (present, name) in [
             (self.ping.is_some(), "ping"),
+            (self.hook.is_some(), "hook"),
+            (self.wait.is_some(), "wait"),
             (self.burst.is_some(), "burst"),
             (self.detect.is_some(), "detect"),
             (self.push_blob.is_some(), "push_blob"),
@@ -229,6 +238,7 @@ impl Step {
         u.extend(self.mount.as_ref().and_then(|m| m.blob_of.as_deref()));
         u.extend(self.get_blob.as_ref().and_then(|g| g.blob_of.as_deref()));
         u.extend(self.delete_blob.as_ref().map(|d| d.blob_of.as_str()));
+        u.extend(self.hook.as_ref().and_then(|h| h.of.as_deref()));
         u
     }
 
@@ -259,6 +269,11 @@ impl Expect {
         }
         if let Some(u) = &self.unsupported_if {
             u.when.names(out);
+        }
+        if let Some(d) = &self.declared {
+            for v in d.variants.values() {
+                v.names(out);
+            }
         }
     }
 }
@@ -463,6 +478,57 @@ pub struct WaitListed {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Ping {}
+
+/// The hooks a scenario may call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HookName {
+    Gc,
+    LockTag,
+    UnlockTag,
+    Restart,
+    EnableReferrersApi,
+}
+
+impl HookName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookName::Gc => "gc",
+            HookName::LockTag => "lock_tag",
+            HookName::UnlockTag => "unlock_tag",
+            HookName::Restart => "restart",
+            HookName::EnableReferrersApi => "enable_referrers_api",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HookStep {
+    pub name: HookName,
+    /// The manifest it is about (its repository and digest go to the hook).
+    #[serde(default)]
+    pub of: Option<String>,
+    /// The tag it is about (`REFEREE_TAG`).
+    #[serde(default)]
+    pub tag: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitStep {
+    pub seconds: u64,
+}
+
+/// Behaviour the spec leaves open, judged against the profile: the variant the profile
+/// declares for `key` must hold (else Failed, naming the key); with nothing declared, the
+/// variant that holds is recorded as INFO.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Declared {
+    pub key: String,
+    pub variants: BTreeMap<String, Expect>,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -835,6 +901,9 @@ pub struct Expect {
     pub tags_valid: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub any_of: Vec<Expect>,
+    /// Judged against the profile's declaration of an open behaviour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared: Option<Box<Declared>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unsupported_if: Option<Box<Unsupported>>,
 }

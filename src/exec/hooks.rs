@@ -1,0 +1,124 @@
+//! Lifecycle hooks: commands a scenario asks for (`hook: gc`) that a profile or the command
+//! line defines — trigger a GC, lock a tag, restart, enable the referrers API. Each runs
+//! under `sh -c` with a timeout, with `REFEREE_TARGET`, `REFEREE_REPO`, `REFEREE_TAG`,
+//! `REFEREE_DIGEST` and `REFEREE_BIN` in its environment; its output is kept (bounded) for
+//! the report. A failing or timed-out hook makes the checks that needed it Errored.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+
+/// A hook command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookSpec {
+    pub run: String,
+    pub timeout_s: u64,
+}
+
+/// Hooks by name (`gc`, `lock_tag`, `unlock_tag`, `restart`, `enable_referrers_api`).
+pub type Hooks = BTreeMap<String, HookSpec>;
+
+/// What the hook is about.
+#[derive(Debug, Clone, Default)]
+pub struct HookEnv {
+    pub target: String,
+    pub repo: String,
+    pub tag: String,
+    pub digest: String,
+}
+
+/// A finished hook.
+#[derive(Debug, Clone)]
+pub struct HookRun {
+    pub status: Option<i32>,
+    pub output: String,
+    pub elapsed_ms: u64,
+}
+
+const MAX_OUTPUT: usize = 16 * 1024;
+
+/// Runs `spec` to completion or until its timeout (then kills it). `Err` says why the hook
+/// failed, with its output.
+pub async fn run(name: &str, spec: &HookSpec, env: &HookEnv) -> Result<HookRun, String> {
+    let started = std::time::Instant::now();
+    let bin = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "referee".into());
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(&spec.run)
+        .env("REFEREE_TARGET", &env.target)
+        .env("REFEREE_REPO", &env.repo)
+        .env("REFEREE_TAG", &env.tag)
+        .env("REFEREE_DIGEST", &env.digest)
+        .env("REFEREE_BIN", referee_bin(&bin))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().map_err(|e| format!("hook {name}: cannot start `sh -c {:?}`: {e}", spec.run))?;
+    let mut out = child.stdout.take().expect("piped");
+    let mut err = child.stderr.take().expect("piped");
+    let read = async {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        // Bounded reads: a chatty hook cannot grow memory without limit.
+        let _ = (&mut out).take(MAX_OUTPUT as u64).read_to_end(&mut a).await;
+        let _ = (&mut err).take(MAX_OUTPUT as u64).read_to_end(&mut b).await;
+        (a, b)
+    };
+    let waited = tokio::time::timeout(Duration::from_secs(spec.timeout_s.max(1)), async {
+        let (a, b) = read.await;
+        let status = child.wait().await;
+        (a, b, status)
+    })
+    .await;
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    match waited {
+        Err(_) => {
+            let _ = child.kill().await;
+            Err(format!("hook {name} timed out after {} s: `{}`", spec.timeout_s, spec.run))
+        }
+        Ok((a, b, status)) => {
+            let output = format!("{}{}", String::from_utf8_lossy(&a), String::from_utf8_lossy(&b));
+            let status = status.map_err(|e| format!("hook {name}: {e}"))?;
+            let run = HookRun { status: status.code(), output: output.trim().to_string(), elapsed_ms };
+            if status.success() {
+                Ok(run)
+            } else {
+                Err(format!("hook {name} exited with {:?}: `{}`\n{}", status.code(), spec.run, run.output))
+            }
+        }
+    }
+}
+
+/// The `referee` binary for hooks: the running binary when it is referee, else `referee` on
+/// PATH (tests run inside a test harness binary).
+fn referee_bin(current: &str) -> String {
+    if std::path::Path::new(current).file_name().is_some_and(|f| f == "referee") {
+        return current.to_string();
+    }
+    // Integration tests: cargo puts the binary beside the test's deps directory.
+    if let Some(dir) = std::path::Path::new(current).parent().and_then(|d| d.parent()) {
+        let candidate = dir.join("referee");
+        if candidate.is_file() {
+            return candidate.display().to_string();
+        }
+    }
+    "referee".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn runs_with_env_and_reports_failure_and_timeout() {
+        let env = HookEnv { target: "http://127.0.0.1:1".into(), repo: "r".into(), tag: "t".into(), digest: "d".into() };
+        let ok = run("gc", &HookSpec { run: "echo $REFEREE_REPO:$REFEREE_TAG".into(), timeout_s: 5 }, &env).await.unwrap();
+        assert_eq!(ok.output, "r:t");
+        let bad = run("gc", &HookSpec { run: "echo nope >&2; exit 3".into(), timeout_s: 5 }, &env).await.unwrap_err();
+        assert!(bad.contains("exited with Some(3)") && bad.contains("nope"), "{bad}");
+        let slow = run("gc", &HookSpec { run: "sleep 5".into(), timeout_s: 1 }, &env).await.unwrap_err();
+        assert!(slow.contains("timed out"), "{slow}");
+    }
+}
