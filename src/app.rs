@@ -4,6 +4,8 @@
 use crate::client::{Client, ClientConfig};
 use crate::exec::{self, RunOptions, RunReport};
 use crate::plan::{self, Plan};
+use crate::exec::hooks::{HookSpec, Hooks};
+use crate::profile::{HookName, Profile, ProfileError};
 use crate::registry::{AuthMode, EmbeddedRegistry, RegistryConfig};
 use crate::report;
 use crate::scenario::{self, Diagnostic, LoadError};
@@ -31,6 +33,10 @@ pub struct RunConfig {
     pub verbose: bool,
     /// No terminal output (tests).
     pub quiet: bool,
+    /// A vendor profile: a built-in name or a YAML file (`strict` when absent).
+    pub profile: Option<String>,
+    /// Hooks given on the command line (`name`, `command`); they override the profile's.
+    pub hooks: Vec<(String, String)>,
 }
 
 impl RunConfig {
@@ -48,6 +54,8 @@ impl RunConfig {
             embedded: RegistryConfig::default(),
             verbose: false,
             quiet: true,
+            profile: None,
+            hooks: vec![],
         }
     }
 }
@@ -59,12 +67,15 @@ pub enum AppError {
     Invalid(Vec<Diagnostic>),
     #[error("{0}")]
     Harness(String),
+    /// A profile that does not exist, or a bad hook name: nothing was sent.
+    #[error("error: {0}")]
+    Profile(String),
 }
 
 impl AppError {
     pub fn exit_code(&self) -> i32 {
         match self {
-            AppError::Invalid(_) => crate::exit::INVALID_INPUT,
+            AppError::Invalid(_) | AppError::Profile(_) => crate::exit::INVALID_INPUT,
             AppError::Harness(_) => crate::exit::HARNESS_ERROR,
         }
     }
@@ -92,9 +103,38 @@ pub struct RunOutput {
     pub files: Vec<PathBuf>,
 }
 
+/// Loads the profile (`strict` by default) and merges command-line hooks over its own.
+pub fn load_profile(name: Option<&str>, hooks: &[(String, String)]) -> Result<(Profile, Hooks), AppError> {
+    let profile = Profile::load(name.unwrap_or("strict")).map_err(|e| match e {
+        ProfileError::Invalid(d) => AppError::Invalid(d),
+        other => AppError::Profile(other.to_string()),
+    })?;
+    let mut merged: Hooks = profile
+        .hooks
+        .iter()
+        .map(|(k, h)| (k.as_str().to_string(), HookSpec { run: h.run.clone(), timeout_s: h.timeout_s }))
+        .collect();
+    for (name, run) in hooks {
+        if !HookName::ALL.iter().any(|h| h.as_str() == name) {
+            let known: Vec<&str> = HookName::ALL.iter().map(|h| h.as_str()).collect();
+            return Err(AppError::Profile(format!("unknown hook '{name}' (hooks: {})", known.join(", "))));
+        }
+        let timeout_s = merged.get(name).map_or(120, |h| h.timeout_s);
+        merged.insert(name.clone(), HookSpec { run: run.clone(), timeout_s });
+    }
+    Ok((profile, merged))
+}
+
 /// `referee run`.
 pub async fn run(cfg: RunConfig) -> Result<RunOutput, AppError> {
     let plan = load_plan(&cfg.scenarios, &cfg.filter)?;
+    let (profile, hooks) = load_profile(cfg.profile.as_deref(), &cfg.hooks)?;
+    let declares = profile
+        .declares
+        .iter()
+        .filter(|(_, v)| v.as_str() != "unknown")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let mut embedded_cfg = cfg.embedded.clone();
     let mut username = cfg.username.clone();
     let mut password = cfg.password.clone();
@@ -128,6 +168,9 @@ pub async fn run(cfg: RunConfig) -> Result<RunOutput, AppError> {
         repo_prefix: cfg.repo_prefix.clone(),
         target_label: if embedded { format!("{base} (embedded)") } else { base.clone() },
         embedded,
+        declares,
+        profile: profile.name.clone(),
+        hooks,
         ..RunOptions::default()
     };
     let quiet = cfg.quiet;

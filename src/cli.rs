@@ -51,6 +51,13 @@ pub struct RunArgs {
     /// Repositories are named <prefix>/<scenario>-<run id>.
     #[arg(long, default_value = "referee")]
     pub repo_prefix: String,
+    /// Vendor profile: a built-in name (see profiles/) or a YAML file. Default: strict.
+    #[arg(long, env = "REFEREE_PROFILE")]
+    pub profile: Option<String>,
+    /// A lifecycle hook as name=command (gc, lock_tag, unlock_tag, restart, enable_referrers_api);
+    /// overrides the profile's.
+    #[arg(long = "hook", value_parser = parse_hook)]
+    pub hooks: Vec<(String, String)>,
     /// Embedded registry only: full or legacy (no referrers API).
     #[arg(long, default_value = "full")]
     pub embedded_mode: String,
@@ -104,7 +111,21 @@ pub struct ProbeArgs {
     /// Where the JSON capability matrix is written.
     #[arg(long, default_value = "reports/probe.json")]
     pub out: PathBuf,
+    /// Vendor profile: a built-in name (see profiles/) or a YAML file. Default: strict.
+    #[arg(long, env = "REFEREE_PROFILE")]
+    pub profile: Option<String>,
+    /// A lifecycle hook as name=command (gc, lock_tag, unlock_tag, restart, enable_referrers_api);
+    /// overrides the profile's.
+    #[arg(long = "hook", value_parser = parse_hook)]
+    pub hooks: Vec<(String, String)>,
     /// Embedded registry only: full or legacy (no referrers API).
     #[arg(long, default_value = "full")]
     pub embedded_mode: String,
+}
+
+fn parse_hook(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((n, c)) if !n.trim().is_empty() && !c.trim().is_empty() => Ok((n.trim().to_string(), c.to_string())),
+        _ => Err(format!("expected name=command, got {s:?}")),
+    }
 }

@@ -59,6 +59,8 @@ async fn run(a: RunArgs) -> i32 {
         embedded: RegistryConfig { mode, faults, ..RegistryConfig::default() },
         verbose: a.verbose,
         quiet: false,
+        profile: a.profile,
+        hooks: a.hooks,
         ..RunConfig::new(a.scenarios)
     };
     match app::run(cfg).await {

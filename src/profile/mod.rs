@@ -3,5 +3,7 @@
 //! [`Cell`] per capability (`referee probe`).
 
 pub mod probe;
+pub mod vendor;
 
 pub use probe::{Cell, FORMAT_VERSION, ProbeReport, names, probe};
+pub use vendor::{Hook, HookName, Profile, ProfileError};

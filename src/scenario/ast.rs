@@ -479,28 +479,8 @@ pub struct WaitListed {
 #[serde(deny_unknown_fields)]
 pub struct Ping {}
 
-/// The hooks a scenario may call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HookName {
-    Gc,
-    LockTag,
-    UnlockTag,
-    Restart,
-    EnableReferrersApi,
-}
-
-impl HookName {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HookName::Gc => "gc",
-            HookName::LockTag => "lock_tag",
-            HookName::UnlockTag => "unlock_tag",
-            HookName::Restart => "restart",
-            HookName::EnableReferrersApi => "enable_referrers_api",
-        }
-    }
-}
+/// The hooks a scenario may call: the same names a profile defines.
+pub use crate::profile::HookName;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

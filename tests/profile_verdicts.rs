@@ -1,0 +1,64 @@
+//! Profiles change verdicts only where the spec leaves room: a declared value the registry
+//! contradicts is Failed naming the key; an undeclared one is INFO; a bad profile is a
+//! file:line:col error with the documented exit code and no request sent.
+
+use referee::app::{self, RunConfig};
+use referee::exec::Outcome;
+use std::io::ErrorKind;
+use std::net::TcpListener;
+use std::process::Command;
+
+fn scenarios() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+}
+
+#[tokio::test]
+async fn a_contradicted_declaration_fails_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cascading.yaml");
+    std::fs::write(
+        &path,
+        "name: cascading\ndescription: claims referrers go with their subject\nextends: strict\ndeclares:\n  on_subject_delete: cascade\n",
+    )
+    .unwrap();
+    let cfg = RunConfig { filter: vec!["H2".into()], profile: Some(path.display().to_string()), ..RunConfig::new(scenarios()) };
+    let report = app::run(cfg).await.unwrap().report;
+    let h2 = report.checks.iter().find(|c| c.info.id == "H2").unwrap();
+    assert_eq!(h2.outcome, Outcome::Failed, "{}", h2.reason);
+    assert!(h2.reason.contains("on_subject_delete: cascade"), "names the key and the declared value: {}", h2.reason);
+    assert!(h2.reason.contains("observed: on_subject_delete: orphan"), "shows what was observed: {}", h2.reason);
+    assert_eq!(report.profile, "cascading");
+
+    // The embedded profile declares what the embedded registry does: it passes.
+    let cfg = RunConfig { filter: vec!["H2".into()], profile: Some("embedded".into()), ..RunConfig::new(scenarios()) };
+    let report = app::run(cfg).await.unwrap().report;
+    assert_eq!(report.checks[0].outcome, Outcome::Passed, "{}", report.checks[0].reason);
+
+    // Undeclared: INFO, not a verdict.
+    let report = app::run(RunConfig { filter: vec!["H2".into()], ..RunConfig::new(scenarios()) }).await.unwrap().report;
+    assert_eq!(report.checks[0].outcome, Outcome::Passed);
+    assert!(report.checks[0].notes.iter().any(|n| n.starts_with("INFO: observed on_subject_delete: orphan")), "{:?}", report.checks[0].notes);
+}
+
+#[test]
+fn a_bad_profile_points_at_its_line_and_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("typo.yaml");
+    std::fs::write(&path, "name: typo\ndescription: x\ndeclares:\n  on_subjet_delete: cascade\n").unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_referee"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["run", "--target", &format!("http://{}", listener.local_addr().unwrap()), "--profile"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(referee::exit::INVALID_INPUT), "{stderr}");
+    assert!(stderr.contains("typo.yaml:4:3"), "{stderr}");
+    assert!(stderr.contains("on_subject_delete"), "did-you-mean: {stderr}");
+    assert!(matches!(listener.accept(), Err(e) if e.kind() == ErrorKind::WouldBlock), "a request was sent");
+    let out = Command::new(env!("CARGO_BIN_EXE_referee")).args(["run", "--profile", "zott"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(referee::exit::INVALID_INPUT));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean 'zot'"));
+}
