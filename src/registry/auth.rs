@@ -87,6 +87,11 @@ impl Tokens {
         token
     }
 
+    /// Forgets every issued token (a simulated restart, `POST /admin/restart`).
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
     /// `Some(allowed)` when the token is known and unexpired, `None` otherwise.
     fn permits(&self, token: &str, target: Option<(&str, Access)>) -> Option<bool> {
         let grants = self.lock();

@@ -176,6 +176,8 @@ faults! {
     mount_denied_with_token => "token mode: every mount is refused with 403 DENIED (breaks: mount with a scoped token)",
     mount_sha256_only => "mounting a sha512 blob is refused with DIGEST_INVALID although it was accepted for upload (breaks: sha512 mount)",
     mount_session_no_location => "a mount that falls back to an upload session answers 202 without Location (breaks: upload sessions carry Location)",
+    // F7: enabling the referrers API on a registry that already holds referrers.
+    forget_referrers_pushed_while_disabled => "manifests with a subject pushed while the referrers API was switched off (POST /admin/referrers-api) are never indexed, so they stay unlisted after it is switched on (breaks: Enabling the Referrers API, MUST #1)",
 }
 
 impl Faults {
@@ -211,6 +213,15 @@ pub struct RegistryConfig {
     pub redirect_blobs: bool,
     /// Manifest and tag deletion; when off, DELETE answers 405 UNSUPPORTED (allowed by the spec).
     pub manifest_delete: bool,
+    /// What `POST /admin/gc` collects (see [`super::GcPolicy`]).
+    pub gc: super::GcPolicy,
+    /// How a refused change to a locked tag is answered (see [`super::LockStatus`]).
+    pub lock_status: super::LockStatus,
+    /// Serve the `/admin/…` API (GC, tag locks, the referrers API switch, restart).
+    pub admin: bool,
+    /// When set, the store is loaded from `<dir>/state.json` and `<dir>/blobs/` at start and
+    /// written there at shutdown and on `POST /admin/restart`; `None` keeps everything in memory.
+    pub storage_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for RegistryConfig {
@@ -226,6 +237,10 @@ impl Default for RegistryConfig {
             conditional_put: true,
             redirect_blobs: true,
             manifest_delete: true,
+            gc: super::GcPolicy::default(),
+            lock_status: super::LockStatus::default(),
+            admin: true,
+            storage_dir: None,
         }
     }
 }

@@ -29,18 +29,28 @@ pub struct Shared {
     pub tokens: Tokens,
     /// Signs blob redirect URLs, like a storage backend's presigned links.
     pub redirect_secret: String,
+    /// Whether the referrers API is served (`POST /admin/referrers-api` flips it at runtime).
+    /// Off behaves like [`Mode::Legacy`]; the referrers index is maintained either way.
+    pub referrers_api: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
     pub fn new(config: RegistryConfig) -> Shared {
         let store = Store::new();
         let redirect_secret = store.fresh_id(32);
+        let referrers_api = std::sync::atomic::AtomicBool::new(config.mode == Mode::Full);
         Shared {
             config,
             store,
             tokens: Tokens::default(),
             redirect_secret,
+            referrers_api,
         }
+    }
+
+    /// Whether the referrers API is currently on (see [`Shared::referrers_api`]).
+    pub fn referrers_api_enabled(&self) -> bool {
+        self.referrers_api.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The signature of a redirect URL for `digest`.
@@ -370,7 +380,7 @@ pub async fn dispatch(
     };
     // A pre-1.1 registry has no referrers route at all, so not even auth runs.
     if matches!(route, Route::Referrers { .. })
-        && (shared.config.mode == Mode::Legacy || shared.config.faults.referrers_route_missing)
+        && (!shared.referrers_api_enabled() || shared.config.faults.referrers_route_missing)
     {
         return plain_404();
     }
@@ -980,6 +990,11 @@ fn put_manifest(shared: &Shared, name: &str, reference: &str, headers: &HeaderMa
     {
         return err(StatusCode::PRECONDITION_FAILED, "DENIED", "precondition failed: the tag changed");
     }
+    if let Some(t) = &tag
+        && let Some(resp) = super::admin::tag_move_refused(shared, &st, name, t, &digest)
+    {
+        return resp;
+    }
     let tag = if faults.tag_update_ignored && tag.as_ref().is_some_and(|t| st.repo(name).is_some_and(|r| r.tags.contains_key(t))) {
         None
     } else {
@@ -1004,6 +1019,17 @@ fn put_manifest(shared: &Shared, name: &str, reference: &str, headers: &HeaderMa
         tag,
         faults.duplicate_on_repush,
     );
+    // F7 fault: a registry that indexes referrers only while its referrers API is on.
+    if outcome == PutOutcome::Created
+        && faults.forget_referrers_pushed_while_disabled
+        && !shared.referrers_api_enabled()
+        && let Some(repo) = st.repo_mut(name)
+        && let Some(record) = repo.manifests.get(&digest)
+        && let Some(subject) = &record.facts.subject
+        && let Some(list) = repo.referrers.get_mut(&subject.digest)
+    {
+        list.remove(&record.seq);
+    }
     drop(st);
     tracing::debug!(%name, %digest, repushed = (outcome == PutOutcome::Repushed), "manifest pushed");
 
@@ -1011,7 +1037,7 @@ fn put_manifest(shared: &Shared, name: &str, reference: &str, headers: &HeaderMa
         .header(header::LOCATION, format!("/v2/{name}/manifests/{digest}"))
         .header("Docker-Content-Digest", digest.to_string());
     if let Some(subject) = subject_header
-        && config.mode == Mode::Full
+        && shared.referrers_api_enabled()
         && !faults.omit_oci_subject
     {
         let value = if faults.oci_subject_true {
@@ -1094,6 +1120,9 @@ fn delete_manifest(shared: &Shared, name: &str, reference: &str) -> Response {
         return err(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", "manifest deletion is disabled");
     }
     let mut st = shared.store.lock();
+    if let Some(resp) = super::admin::delete_refused(shared, &st, name, reference) {
+        return resp;
+    }
     let Some(repo) = st.repo_mut(name) else {
         return unknown_name(name);
     };
@@ -1168,7 +1197,7 @@ fn rejected_by_fault(faults: &Faults, body: &Bytes) -> Option<&'static str> {
 }
 
 /// `alg-<hex>`: the shape of a referrers tag for a registered algorithm.
-fn is_referrers_tag(tag: &str) -> bool {
+pub(super) fn is_referrers_tag(tag: &str) -> bool {
     tag.split_once('-').is_some_and(|(alg, hex)| {
         matches!(alg, "sha256" | "sha512") && hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())
     })

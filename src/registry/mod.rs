@@ -8,14 +8,23 @@
 //! - `handlers`: routing of `/v2/…`, the OCI error body, and all endpoint semantics.
 //! - `auth`: Basic and bearer-token authentication, the `/token` endpoint.
 //! - `server`: [`router`] and the [`EmbeddedRegistry`] lifecycle.
+//! - `admin`: the `/admin/…` API (GC, tag locks, referrers API switch, restart), [`LockStatus`]
+//!   and [`admin_client_call`].
+//! - `gc`: mark-and-sweep garbage collection under a [`GcPolicy`].
+//! - `persist`: saving and loading the store (`RegistryConfig::storage_dir`).
 
+mod admin;
 mod auth;
 mod chaos;
 mod config;
+mod gc;
 mod handlers;
+mod persist;
 mod server;
 mod store;
 
+pub use admin::{LockStatus, admin_client_call};
 pub use chaos::Chaos;
 pub use config::{AuthMode, Faults, Mode, RegistryConfig};
+pub use gc::{GcPolicy, GcReport, OrphanPolicy, RepoGcReport, UntaggedPolicy};
 pub use server::{EmbeddedRegistry, router};

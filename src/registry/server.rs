@@ -19,15 +19,23 @@ const BODY_LIMIT: usize = 128 * 1024 * 1024;
 /// How long [`EmbeddedRegistry::shutdown`] waits for open connections before giving up.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// The registry as an axum router with fresh, empty state, for in-process use.
+/// The registry as an axum router with fresh, empty state, for in-process use. (Only
+/// [`EmbeddedRegistry`] loads and saves `storage_dir`; here it is used by `/admin/restart`.)
 pub fn router(config: RegistryConfig) -> Router {
-    let shared = Arc::new(Shared::new(config));
-    Router::new()
+    app(Arc::new(Shared::new(config)))
+}
+
+fn app(shared: Arc<Shared>) -> Router {
+    let mut routes = Router::new()
         .route("/v2/", get(handlers::base))
         .route("/v2", get(handlers::base))
         .route("/v2/{*rest}", any(handlers::dispatch))
         .route("/token", get(auth::token))
-        .route("/direct/blobs/{digest}", get(handlers::direct_blob))
+        .route("/direct/blobs/{digest}", get(handlers::direct_blob));
+    if shared.config.admin {
+        routes = routes.merge(super::admin::routes());
+    }
+    routes
         .fallback(handlers::not_found)
         .layer(axum::middleware::from_fn_with_state(shared.config.chaos, super::chaos::middleware))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -38,17 +46,27 @@ pub fn router(config: RegistryConfig) -> Router {
 #[derive(Debug)]
 pub struct EmbeddedRegistry {
     addr: SocketAddr,
+    shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 impl EmbeddedRegistry {
     /// Binds `addr` (port 0 picks a free port) and serves the registry in a background task.
+    /// With a `storage_dir`, the store is first loaded from it (an unreadable or corrupt state
+    /// is an error; a directory without state is an empty registry).
     pub async fn start(config: RegistryConfig, addr: SocketAddr) -> std::io::Result<EmbeddedRegistry> {
+        let shared = Arc::new(Shared::new(config));
+        if let Some(dir) = shared.config.storage_dir.clone() {
+            let state = tokio::task::spawn_blocking(move || super::persist::load(&dir))
+                .await
+                .map_err(std::io::Error::other)??;
+            *shared.store.lock() = state;
+        }
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let app = router(config);
+        let app = app(shared.clone());
         let task = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
@@ -60,6 +78,7 @@ impl EmbeddedRegistry {
         tracing::debug!(%addr, "embedded registry listening");
         Ok(EmbeddedRegistry {
             addr,
+            shared,
             stop: Some(stop),
             task: Some(task),
         })
@@ -84,7 +103,8 @@ impl EmbeddedRegistry {
     }
 
     /// Stops accepting connections, lets open ones finish and waits for the server task
-    /// (aborting it after a grace period so a stuck client cannot hang the caller).
+    /// (aborting it after a grace period so a stuck client cannot hang the caller); then, with
+    /// a `storage_dir`, saves the store there (a failure is logged).
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -98,6 +118,15 @@ impl EmbeddedRegistry {
                     tracing::warn!("embedded registry did not stop in time; aborting");
                     task.abort();
                 }
+            }
+        }
+        if let Some(dir) = self.shared.config.storage_dir.clone() {
+            let shared = self.shared.clone();
+            let saved = tokio::task::spawn_blocking(move || super::persist::save(&dir, &shared.store.lock())).await;
+            match saved {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "embedded registry state could not be saved"),
+                Err(e) => tracing::error!(error = %e, "embedded registry state save failed"),
             }
         }
     }

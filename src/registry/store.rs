@@ -239,7 +239,10 @@ pub struct State {
     pub repos: HashMap<String, Repo>,
     /// Per rate-limited repository: the current window's start and its request count.
     pub rate_window: HashMap<String, (std::time::Instant, u32)>,
-    next_seq: u64,
+    /// Locked tags per repository (`POST /admin/lock`); a tag may be locked before it exists.
+    pub locks: BTreeMap<String, std::collections::BTreeSet<String>>,
+    /// The last push sequence number handed out (persisted, so lists keep their order).
+    pub(super) next_seq: u64,
 }
 
 /// What [`State::put_manifest`] did.

@@ -1,0 +1,444 @@
+//! The embedded registry's admin API (served when `RegistryConfig::admin` is on), tag locks,
+//! and [`admin_client_call`], the client side used by `referee admin`.
+//!
+//! Every endpoint is a `POST` with a JSON body and answers JSON; errors are
+//! `{"error": "<message>"}` with 400 (bad request) or 500 (the operation failed):
+//!
+//! | endpoint | body | answer |
+//! |---|---|---|
+//! | `/admin/gc` | `{}` or `{"repos": [..], "policy": {GcPolicy}}` (both optional; the policy defaults to the configured one) | [`super::GcReport`] |
+//! | `/admin/lock` | `{"repo", "tag"}` | `{"repo", "tag", "locked": true, "digest": <target or null>}` |
+//! | `/admin/unlock` | `{"repo", "tag"}` | `{"repo", "tag", "locked": false, "was_locked": bool}` |
+//! | `/admin/referrers-api` | `{"enabled": bool}` | `{"enabled": bool, "previous": bool}` |
+//! | `/admin/restart` | none | `{"persisted": bool, "repos", "manifests", "blobs", "dropped_uploads"}` |
+//!
+//! A locked tag cannot be moved to another manifest (re-pushing the same digest is fine) nor
+//! deleted, and a manifest a locked tag points at cannot be deleted by digest; the refusal is
+//! answered as `RegistryConfig::lock_status` says. New manifests whose subject is locked are
+//! pushed normally. A lock may name a tag that does not exist yet: it is locked at creation.
+// Helpers return a ready axum `Response` as their error: it is the answer, not a fault.
+#![allow(clippy::result_large_err)]
+
+use super::gc::{self, GcPolicy};
+use super::handlers::{OciError, Shared, valid_name, valid_tag};
+use super::persist;
+use super::store::State;
+use crate::oci::Digest;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State as Extract;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// How a registry answers a change to a locked (immutable) tag; the variants imitate what real
+/// registries send.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LockStatus {
+    /// 412, code `PRECONDITION`.
+    #[default]
+    Precondition412,
+    /// 409, code `TAG_IMMUTABLE`.
+    TagImmutable409,
+    /// 403, code `DENIED`.
+    Denied403,
+    /// 400, code `TAG_INVALID`.
+    TagInvalid400,
+}
+
+impl LockStatus {
+    pub const ALL: [LockStatus; 4] = [
+        LockStatus::Precondition412,
+        LockStatus::TagImmutable409,
+        LockStatus::Denied403,
+        LockStatus::TagInvalid400,
+    ];
+
+    /// The serde / command-line name, e.g. `tag_immutable409`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LockStatus::Precondition412 => "precondition412",
+            LockStatus::TagImmutable409 => "tag_immutable409",
+            LockStatus::Denied403 => "denied403",
+            LockStatus::TagInvalid400 => "tag_invalid400",
+        }
+    }
+
+    /// The HTTP status of the refusal.
+    pub fn http_status(self) -> u16 {
+        match self {
+            LockStatus::Precondition412 => 412,
+            LockStatus::TagImmutable409 => 409,
+            LockStatus::Denied403 => 403,
+            LockStatus::TagInvalid400 => 400,
+        }
+    }
+
+    /// The OCI error code of the refusal.
+    pub fn code(self) -> &'static str {
+        match self {
+            LockStatus::Precondition412 => "PRECONDITION",
+            LockStatus::TagImmutable409 => "TAG_IMMUTABLE",
+            LockStatus::Denied403 => "DENIED",
+            LockStatus::TagInvalid400 => "TAG_INVALID",
+        }
+    }
+}
+
+impl FromStr for LockStatus {
+    type Err = String;
+
+    /// A name (`precondition412`, …) or the bare status (`412`, `409`, `403`, `400`).
+    fn from_str(s: &str) -> Result<LockStatus, String> {
+        LockStatus::ALL
+            .into_iter()
+            .find(|l| l.name() == s || l.http_status().to_string() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = LockStatus::ALL.iter().map(|l| l.name()).collect();
+                format!(
+                    "unknown lock status '{s}' (expected one of {} or 412/409/403/400)",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+impl std::fmt::Display for LockStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lock enforcement (called by the manifest handlers with the store locked)
+
+fn is_locked(st: &State, repo: &str, tag: &str) -> bool {
+    st.locks.get(repo).is_some_and(|tags| tags.contains(tag))
+}
+
+fn refusal(shared: &Shared, message: String, detail: Value) -> Response {
+    let s = shared.config.lock_status;
+    let status = StatusCode::from_u16(s.http_status()).unwrap_or(StatusCode::PRECONDITION_FAILED);
+    OciError::new(status, s.code(), message)
+        .detail(detail)
+        .into_response()
+}
+
+/// The refusal of pushing `digest` under the locked `tag`, if it would move the tag. A tag
+/// that does not exist yet may be created; re-pushing its current target is allowed.
+pub(super) fn tag_move_refused(
+    shared: &Shared,
+    st: &State,
+    name: &str,
+    tag: &str,
+    digest: &Digest,
+) -> Option<Response> {
+    if !is_locked(st, name, tag) {
+        return None;
+    }
+    let current = st.repo(name)?.tags.get(tag)?;
+    (current != digest).then(|| {
+        refusal(
+            shared,
+            format!("tag {tag} is locked"),
+            json!({ "tag": tag, "digest": current.to_string() }),
+        )
+    })
+}
+
+/// The refusal of `DELETE /v2/<name>/manifests/<reference>` when it would remove a locked tag
+/// (by tag, or by the digest a locked tag points at).
+pub(super) fn delete_refused(
+    shared: &Shared,
+    st: &State,
+    name: &str,
+    reference: &str,
+) -> Option<Response> {
+    let repo = st.repo(name)?;
+    let locked = st.locks.get(name)?;
+    match Digest::parse(reference) {
+        Ok(d) => {
+            let tags: Vec<&String> = locked
+                .iter()
+                .filter(|t| repo.tags.get(*t) == Some(&d))
+                .collect();
+            (!tags.is_empty()).then(|| {
+                refusal(
+                    shared,
+                    format!("manifest {d} is the target of locked tags"),
+                    json!({ "digest": d.to_string(), "tags": tags }),
+                )
+            })
+        }
+        Err(_) => (locked.contains(reference) && repo.tags.contains_key(reference)).then(|| {
+            refusal(
+                shared,
+                format!("tag {reference} is locked"),
+                json!({ "tag": reference }),
+            )
+        }),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Endpoints
+
+/// The admin routes, merged into the registry router when `admin` is on.
+pub(super) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/admin/gc", post(gc_endpoint))
+        .route("/admin/lock", post(lock_endpoint))
+        .route("/admin/unlock", post(unlock_endpoint))
+        .route("/admin/referrers-api", post(referrers_api_endpoint))
+        .route("/admin/restart", post(restart_endpoint))
+}
+
+fn answer(status: StatusCode, body: Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+fn bad_request(msg: impl Into<String>) -> Response {
+    answer(StatusCode::BAD_REQUEST, json!({ "error": msg.into() }))
+}
+
+/// The request body as `T`; an empty body or `null` is `None`.
+fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<Option<T>, Response> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| bad_request(format!("body is not JSON: {e}")))?;
+    if v.is_null() {
+        return Ok(None);
+    }
+    serde_json::from_value(v)
+        .map(Some)
+        .map_err(|e| bad_request(format!("invalid body: {e}")))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct GcRequest {
+    /// Repositories to collect in; all when absent.
+    repos: Option<Vec<String>>,
+    /// Overrides `RegistryConfig::gc` for this run.
+    policy: Option<GcPolicy>,
+}
+
+async fn gc_endpoint(Extract(shared): Extract<Arc<Shared>>, body: Bytes) -> Response {
+    let req: GcRequest = match parse_body(&body) {
+        Ok(r) => r.unwrap_or_default(),
+        Err(resp) => return resp,
+    };
+    let policy = req.policy.unwrap_or_else(|| shared.config.gc.clone());
+    let result = {
+        let mut st = shared.store.lock();
+        gc::collect(&mut st, &policy, req.repos.as_deref())
+    };
+    match result {
+        Ok(report) => {
+            tracing::debug!(
+                manifests = report.manifests,
+                blobs = report.blobs,
+                "embedded registry GC"
+            );
+            answer(
+                StatusCode::OK,
+                serde_json::to_value(&report).unwrap_or(Value::Null),
+            )
+        }
+        Err(e) => bad_request(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LockRequest {
+    repo: String,
+    tag: String,
+}
+
+fn lock_request(body: &Bytes) -> Result<LockRequest, Response> {
+    let req: LockRequest =
+        parse_body(body)?.ok_or_else(|| bad_request("expected {\"repo\": …, \"tag\": …}"))?;
+    if !valid_name(&req.repo) {
+        return Err(bad_request(format!(
+            "invalid repository name {:?}",
+            req.repo
+        )));
+    }
+    if !valid_tag(&req.tag) {
+        return Err(bad_request(format!("invalid tag {:?}", req.tag)));
+    }
+    Ok(req)
+}
+
+async fn lock_endpoint(Extract(shared): Extract<Arc<Shared>>, body: Bytes) -> Response {
+    let req = match lock_request(&body) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let mut st = shared.store.lock();
+    st.locks
+        .entry(req.repo.clone())
+        .or_default()
+        .insert(req.tag.clone());
+    let digest = st
+        .repo(&req.repo)
+        .and_then(|r| r.tags.get(&req.tag))
+        .map(Digest::to_string);
+    answer(
+        StatusCode::OK,
+        json!({ "repo": req.repo, "tag": req.tag, "locked": true, "digest": digest }),
+    )
+}
+
+async fn unlock_endpoint(Extract(shared): Extract<Arc<Shared>>, body: Bytes) -> Response {
+    let req = match lock_request(&body) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let mut st = shared.store.lock();
+    let was_locked = st
+        .locks
+        .get_mut(&req.repo)
+        .is_some_and(|tags| tags.remove(&req.tag));
+    if st.locks.get(&req.repo).is_some_and(|tags| tags.is_empty()) {
+        st.locks.remove(&req.repo);
+    }
+    answer(
+        StatusCode::OK,
+        json!({ "repo": req.repo, "tag": req.tag, "locked": false, "was_locked": was_locked }),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReferrersApiRequest {
+    enabled: bool,
+}
+
+async fn referrers_api_endpoint(Extract(shared): Extract<Arc<Shared>>, body: Bytes) -> Response {
+    let req: ReferrersApiRequest = match parse_body(&body) {
+        Ok(Some(r)) => r,
+        Ok(None) => return bad_request("expected {\"enabled\": true|false}"),
+        Err(resp) => return resp,
+    };
+    let previous = shared.referrers_api.swap(req.enabled, Ordering::SeqCst);
+    tracing::debug!(
+        enabled = req.enabled,
+        previous,
+        "embedded registry referrers API switched"
+    );
+    answer(
+        StatusCode::OK,
+        json!({ "enabled": req.enabled, "previous": previous }),
+    )
+}
+
+async fn restart_endpoint(Extract(shared): Extract<Arc<Shared>>) -> Response {
+    let s = shared.clone();
+    match tokio::task::spawn_blocking(move || restart(&s)).await {
+        Ok(Ok(summary)) => answer(StatusCode::OK, summary),
+        Ok(Err(e)) => answer(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({ "error": format!("restart failed: {e}") }),
+        ),
+        Err(e) => answer(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({ "error": format!("restart failed: {e}") }),
+        ),
+    }
+}
+
+/// A simulated restart: the store is saved (to the storage directory, if any) and reloaded
+/// from what was saved; upload sessions, rate-limit windows and tokens are lost. The runtime
+/// referrers API switch keeps its position (it stands for the registry's configuration).
+pub(super) fn restart(shared: &Shared) -> std::io::Result<Value> {
+    let mut st = shared.store.lock();
+    let dropped_uploads: usize = st.repos.values().map(|r| r.uploads.len()).sum();
+    let fresh = match &shared.config.storage_dir {
+        Some(dir) => {
+            persist::save(dir, &st)?;
+            persist::load(dir)?
+        }
+        None => persist::roundtrip(&st)?,
+    };
+    *st = fresh;
+    let summary = json!({
+        "persisted": shared.config.storage_dir.is_some(),
+        "repos": st.repos.len(),
+        "manifests": st.repos.values().map(|r| r.manifests.len()).sum::<usize>(),
+        "blobs": st.repos.values().map(|r| r.blobs.len()).sum::<usize>(),
+        "dropped_uploads": dropped_uploads,
+    });
+    drop(st);
+    shared.tokens.clear();
+    tracing::debug!(%summary, "embedded registry restarted");
+    Ok(summary)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client side
+
+/// `POST <base_url>/admin/<path>` with `body` as JSON, within 30 s. `path` may be given as
+/// `gc`, `/gc`, `admin/gc` or `/admin/gc`. Returns the JSON answer (`null` for an empty one);
+/// a non-2xx answer is an error carrying the status and the server's `error` message.
+pub async fn admin_client_call(base_url: &str, path: &str, body: Value) -> Result<Value, String> {
+    let rest = path.trim_start_matches('/');
+    let rest = rest.strip_prefix("admin/").unwrap_or(rest);
+    let url = format!("{}/admin/{rest}", base_url.trim_end_matches('/'));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+    let resp = client
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| format!("POST {url}: {e}"))?;
+    let status = resp.status();
+    let text = resp
+        .text()
+        .await
+        .map_err(|e| format!("POST {url}: reading the answer: {e}"))?;
+    let value = if text.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone()))
+    };
+    if status.is_success() {
+        Ok(value)
+    } else {
+        let msg = value
+            .get("error")
+            .and_then(Value::as_str)
+            .map_or_else(|| text.trim().to_string(), str::to_string);
+        Err(format!("POST {url}: {status}: {msg}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_status_names() {
+        for s in LockStatus::ALL {
+            assert_eq!(s.name().parse::<LockStatus>(), Ok(s));
+            assert_eq!(s.http_status().to_string().parse::<LockStatus>(), Ok(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), json!(s.name()));
+        }
+        assert_eq!(LockStatus::default().code(), "PRECONDITION");
+        assert!("418".parse::<LockStatus>().is_err());
+    }
+}
