@@ -128,7 +128,10 @@ pub fn load_profile(name: Option<&str>, hooks: &[(String, String)]) -> Result<(P
 /// `referee run`.
 pub async fn run(cfg: RunConfig) -> Result<RunOutput, AppError> {
     let plan = load_plan(&cfg.scenarios, &cfg.filter)?;
-    let (profile, hooks) = load_profile(cfg.profile.as_deref(), &cfg.hooks)?;
+    // The embedded registry comes with its own profile (its hooks drive it); any other
+    // registry is judged against `strict` unless told otherwise.
+    let default_profile = if cfg.target.is_none() { "embedded" } else { "strict" };
+    let (profile, hooks) = load_profile(Some(cfg.profile.as_deref().unwrap_or(default_profile)), &cfg.hooks)?;
     let declares = profile
         .declares
         .iter()

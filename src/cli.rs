@@ -21,6 +21,8 @@ pub enum Command {
     },
     /// Run the embedded reference registry standalone.
     Serve(ServeArgs),
+    /// Drive a running embedded registry (what the `embedded` profile's hooks call).
+    Admin(AdminArgs),
     /// Observe what a registry supports (the capability matrix) and write it as JSON.
     Probe(ProbeArgs),
 }
@@ -121,6 +123,42 @@ pub struct ProbeArgs {
     /// Embedded registry only: full or legacy (no referrers API).
     #[arg(long, default_value = "full")]
     pub embedded_mode: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AdminArgs {
+    /// The embedded registry's base URL.
+    #[arg(long, env = "REFEREE_TARGET", global = true)]
+    pub target: Option<String>,
+    #[command(subcommand)]
+    pub action: AdminAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminAction {
+    /// Run garbage collection now.
+    Gc,
+    /// Lock a tag (it can no longer move or be deleted).
+    LockTag {
+        #[arg(long)]
+        repo: String,
+        #[arg(long)]
+        tag: String,
+    },
+    /// Unlock a tag.
+    UnlockTag {
+        #[arg(long)]
+        repo: String,
+        #[arg(long)]
+        tag: String,
+    },
+    /// Switch the referrers API on or off.
+    ReferrersApi {
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
+    /// Persist and reload the registry's state (a restart).
+    Restart,
 }
 
 fn parse_hook(s: &str) -> Result<(String, String), String> {

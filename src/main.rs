@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use referee::app::{self, RunConfig};
-use referee::cli::{Cli, Command, ProbeArgs, RunArgs, ServeArgs};
+use referee::cli::{AdminAction, AdminArgs, Cli, Command, ProbeArgs, RunArgs, ServeArgs};
 use referee::client::{Client, ClientConfig};
 use referee::exit;
 use referee::registry::{AuthMode, EmbeddedRegistry, Faults, Mode, RegistryConfig};
@@ -24,6 +24,7 @@ fn main() {
             Command::Run(a) => run(a).await,
             Command::List { scenarios } => list(&scenarios),
             Command::Serve(a) => serve(a).await,
+            Command::Admin(a) => admin(a).await,
             Command::Probe(a) => probe(a).await,
         }
     });
@@ -199,4 +200,27 @@ async fn probe(a: ProbeArgs) -> i32 {
     }
     let _ = writeln!(std::io::stdout().lock(), "wrote {}", a.out.display());
     if report.harness_error() { exit::HARNESS_ERROR } else { exit::SUCCESS }
+}
+
+async fn admin(a: AdminArgs) -> i32 {
+    let Some(target) = a.target else {
+        return usage("admin needs --target (or REFEREE_TARGET)".into());
+    };
+    let (path, body) = match a.action {
+        AdminAction::Gc => ("gc", serde_json::json!({})),
+        AdminAction::LockTag { repo, tag } => ("lock", serde_json::json!({ "repo": repo, "tag": tag })),
+        AdminAction::UnlockTag { repo, tag } => ("unlock", serde_json::json!({ "repo": repo, "tag": tag })),
+        AdminAction::ReferrersApi { state } => ("referrers-api", serde_json::json!({ "enabled": state == "on" })),
+        AdminAction::Restart => ("restart", serde_json::json!({})),
+    };
+    match referee::registry::admin_client_call(&target, path, body).await {
+        Ok(v) => {
+            println!("{v}");
+            exit::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: admin {path} failed: {e}");
+            exit::HARNESS_ERROR
+        }
+    }
 }

@@ -685,7 +685,8 @@ async fn check(r: &Reg, s: &Saved) {
     let other = ManifestBuilder::image("other").build();
     assert_eq!(
         r.c.push_built("p/q", &other, "v1").await.unwrap().status,
-        412
+        403,
+        "the default lock status is 403 DENIED"
     );
     assert_eq!(
         r.c.upload_status("p/q", r.c.resolve(&s.upload).unwrap())

@@ -34,8 +34,9 @@ async fn a_contradicted_declaration_fails_naming_the_key() {
     let report = app::run(cfg).await.unwrap().report;
     assert_eq!(report.checks[0].outcome, Outcome::Passed, "{}", report.checks[0].reason);
 
-    // Undeclared: INFO, not a verdict.
-    let report = app::run(RunConfig { filter: vec!["H2".into()], ..RunConfig::new(scenarios()) }).await.unwrap().report;
+    // Undeclared (the strict profile declares nothing optional): INFO, not a verdict.
+    let cfg = RunConfig { filter: vec!["H2".into()], profile: Some("strict".into()), ..RunConfig::new(scenarios()) };
+    let report = app::run(cfg).await.unwrap().report;
     assert_eq!(report.checks[0].outcome, Outcome::Passed);
     assert!(report.checks[0].notes.iter().any(|n| n.starts_with("INFO: observed on_subject_delete: orphan")), "{:?}", report.checks[0].notes);
 }

@@ -43,12 +43,12 @@ use std::time::Duration;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LockStatus {
-    /// 412, code `PRECONDITION`.
-    #[default]
+    /// 412, code `PRECONDITION` (Harbor; not a spec code).
     Precondition412,
-    /// 409, code `TAG_IMMUTABLE`.
+    /// 409, code `TAG_IMMUTABLE` (Quay; not a spec code).
     TagImmutable409,
-    /// 403, code `DENIED`.
+    /// 403, code `DENIED`: the spec's code, the default.
+    #[default]
     Denied403,
     /// 400, code `TAG_INVALID`.
     TagInvalid400,
