@@ -4,7 +4,7 @@
 
 use referee::app::{self, RunConfig};
 use referee::exec::{Outcome, RunReport};
-use referee::registry::{Faults, RegistryConfig};
+use referee::registry::RegistryConfig;
 use std::collections::BTreeSet;
 
 /// (check, fault, other checks of the same scenario that also fail).
@@ -82,6 +82,7 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("G4", "strict_subject_fields", &[]),
     ("G5", "get_no_digest_header", &["G2"]),
     ("G6", "cosign_tag_listed", &[]),
+    ("F7", "forget_referrers_pushed_while_disabled", &[]),
     ("H1", "delete_keeps_referrer", &["H7"]),
     ("H2", "deleted_subject_referrers_404", &[]),
     ("H3", "subject_delete_412", &["H2"]),
@@ -99,6 +100,19 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     // Every mount is refused in token mode (the default embedded run uses tokens).
     ("I6", "mount_denied_with_token", &["I1", "I2", "I3", "I4", "I5", "I7"]),
     ("I7", "mount_sha256_only", &[]),
+    ("J1", "lock_blocks_referrer_push", &[]),
+    // Harbor's answer to a locked tag: 412 PRECONDITION, not a spec code.
+    ("J2", "lock=precondition412", &["J4"]),
+    ("J3", "locked_same_digest_500", &[]),
+    // Quay's answer: 409 TAG_IMMUTABLE.
+    ("J4", "lock=tag_immutable409", &["J2"]),
+    ("J5", "lock_blocks_referrer_delete", &[]),
+    ("K1", "gc.protect=false", &["K4"]),
+    // The embedded profile declares orphan_referrer_gc: never; this policy contradicts it.
+    ("K2", "gc.orphans=collect_with_subject", &[]),
+    ("K3", "gc.pin=false+gc.orphans=collect", &["K2"]),
+    ("K4", "gc.protect=false", &["K1"]),
+    ("K5", "gc_blob_refcount_broken", &[]),
     ("N1", "nonstandard_error_codes", &[]),
     ("N2", "rate_limit_bad_body", &[]),
     ("N3", "bad_warning_header", &[]),
@@ -107,23 +121,29 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("N6", "cancel_upload_500", &[]),
 ];
 
-fn faults(spec: &str) -> Faults {
-    match spec.split_once('=') {
-        Some(("referrers_lag_ms", ms)) => Faults { referrers_lag_ms: ms.parse().unwrap(), ..Faults::default() },
-        _ => Faults::from_names(&[spec]).unwrap(),
+/// A fault name, or a policy switch (`gc.protect=false`, `gc.orphans=…`, `gc.pin=false`,
+/// `lock=…`, `referrers_lag_ms=…`); several joined with `+`.
+fn config(spec: &str) -> RegistryConfig {
+    let mut c = RegistryConfig::default();
+    for part in spec.split('+') {
+        match part.split_once('=') {
+            Some(("referrers_lag_ms", ms)) => c.faults.referrers_lag_ms = ms.parse().unwrap(),
+            Some(("gc.protect", v)) => c.gc.protect_referrers_of_live_subject = v == "true",
+            Some(("gc.orphans", v)) => c.gc.orphan_referrers = v.parse().unwrap(),
+            Some(("gc.pin", v)) => c.gc.pin_fallback_listed = v == "true",
+            Some(("lock", v)) => c.lock_status = v.parse().unwrap(),
+            _ => c.faults.set(part).unwrap(),
+        }
     }
+    c
 }
 
 fn scenarios() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
 }
 
-async fn run_embedded(faults: Faults, filter: Vec<String>) -> RunReport {
-    let cfg = RunConfig {
-        filter,
-        embedded: RegistryConfig { faults, ..RegistryConfig::default() },
-        ..RunConfig::new(scenarios())
-    };
+async fn run_embedded(embedded: RegistryConfig, filter: Vec<String>) -> RunReport {
+    let cfg = RunConfig { filter, embedded, ..RunConfig::new(scenarios()) };
     app::run(cfg).await.expect("run").report
 }
 
@@ -138,7 +158,7 @@ fn scenario_of(check: &str) -> String {
 
 async fn prove(check: &str) {
     let (_, fault, also) = TABLE.iter().find(|(c, _, _)| *c == check).expect("check in table");
-    let report = run_embedded(faults(fault), vec![scenario_of(check)]).await;
+    let report = run_embedded(config(fault), vec![scenario_of(check)]).await;
     let got = failed(&report);
     let want: BTreeSet<String> = std::iter::once(check).chain(also.iter().copied()).map(String::from).collect();
     let errored: Vec<_> = report.checks.iter().filter(|c| c.outcome == Outcome::Errored).map(|c| (&c.info.id, &c.reason)).collect();
@@ -151,7 +171,7 @@ async fn prove(check: &str) {
 
 #[tokio::test]
 async fn every_check_passes_without_faults() {
-    let report = run_embedded(Faults::default(), vec![]).await;
+    let report = run_embedded(RegistryConfig::default(), vec![]).await;
     let not_passed: Vec<_> =
         report.checks.iter().filter(|c| c.outcome != Outcome::Passed).map(|c| format!("{} {:?}: {}", c.info.id, c.outcome, c.reason)).collect();
     assert!(not_passed.is_empty(), "{}", not_passed.join("\n"));
@@ -167,7 +187,7 @@ fn mutation_score_is_complete() {
     println!("mutation score: {}/{} checks proven to fail ({:.0} %)", proven.len(), all.len(), 100.0 * proven.len() as f64 / all.len() as f64);
     assert_eq!(proven.len(), all.len(), "checks without a fault test: {:?}", all.iter().filter(|id| !proven.contains(id)).collect::<Vec<_>>());
     for (_, fault, _) in TABLE {
-        let _ = faults(fault);
+        let _ = config(fault);
     }
 }
 
@@ -200,6 +220,9 @@ prove! {
     fault_h1 => "H1", fault_h2 => "H2", fault_h3 => "H3", fault_h4 => "H4", fault_h5 => "H5", fault_h6 => "H6", fault_h7 => "H7",
     fault_h8 => "H8", fault_h9 => "H9",
     fault_i1 => "I1", fault_i2 => "I2", fault_i3 => "I3", fault_i4 => "I4", fault_i5 => "I5", fault_i6 => "I6", fault_i7 => "I7",
+    fault_f7 => "F7",
+    fault_j1 => "J1", fault_j2 => "J2", fault_j3 => "J3", fault_j4 => "J4", fault_j5 => "J5",
+    fault_k1 => "K1", fault_k2 => "K2", fault_k3 => "K3", fault_k4 => "K4", fault_k5 => "K5",
     fault_n1 => "N1", fault_n2 => "N2", fault_n3 => "N3", fault_n4 => "N4", fault_n5 => "N5", fault_n6 => "N6",
 }
 

@@ -207,6 +207,8 @@ struct Ctx<'a> {
     target: String,
     /// A hook that failed or is missing stops the scenario: (why, whether it is a Skip).
     halted: Option<(String, bool)>,
+    /// Names whose defining step did not run: why, and whether that is a Skip.
+    missing: HashMap<String, (String, bool)>,
 }
 
 impl Ctx<'_> {
@@ -285,6 +287,7 @@ async fn run_scenario(
         hooks: &opts.hooks,
         target: client.base().as_str().trim_end_matches('/').to_string(),
         halted: None,
+        missing: HashMap::new(),
     };
     for (i, step) in s.file.steps.iter().enumerate() {
         let active: Vec<(&String, &Expect)> = step
@@ -421,17 +424,25 @@ fn step_defines(step: &Step) -> Option<&str> {
 /// The first unusable name a step depends on, in its action or in what it judges.
 fn dependency_failure(step: &Step, ctx: &Ctx) -> Option<(String, bool)> {
     let own = step_defines(step);
-    step.uses()
-        .into_iter()
-        .chain(step.judged_names().into_iter().filter(|n| Some(*n) != own))
-        .find_map(|n| ctx.entries.get(n).and_then(|e| e.failure.clone()))
+    let action = step.uses().into_iter().map(|n| (n, true));
+    let judged = step.judged_names().into_iter().filter(|n| Some(*n) != own).map(|n| (n, false));
+    action.chain(judged).find_map(|(n, needed)| match ctx.entries.get(n) {
+        Some(e) => e.failure.clone(),
+        // Defined by an earlier step (validated) that did not run or did not create it.
+        None => ctx.missing.get(n).cloned().or_else(|| {
+            needed.then(|| (format!("depends on '{n}', which an earlier step did not create"), true))
+        }),
+    })
 }
 
 fn mark_failed(step: &Step, ctx: &mut Ctx, why: String, by_check: bool) {
-    if let Some(name) = step_defines(step)
-        && let Some(e) = ctx.entries.get_mut(name)
-    {
-        e.failure = Some((why, by_check));
+    if let Some(name) = step_defines(step) {
+        match ctx.entries.get_mut(name) {
+            Some(e) => e.failure = Some((why, by_check)),
+            None => {
+                ctx.missing.insert(name.to_string(), (why, by_check));
+            }
+        }
     }
 }
 

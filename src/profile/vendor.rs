@@ -61,11 +61,19 @@ pub enum HookName {
     UnlockTag,
     Restart,
     EnableReferrersApi,
+    /// Not in the list, but the upgrade scenario (F7) needs the API off first.
+    DisableReferrersApi,
 }
 
 impl HookName {
-    pub const ALL: [HookName; 5] =
-        [HookName::Gc, HookName::LockTag, HookName::UnlockTag, HookName::Restart, HookName::EnableReferrersApi];
+    pub const ALL: [HookName; 6] = [
+        HookName::Gc,
+        HookName::LockTag,
+        HookName::UnlockTag,
+        HookName::Restart,
+        HookName::EnableReferrersApi,
+        HookName::DisableReferrersApi,
+    ];
 
     /// The name used in profile files.
     pub fn as_str(self) -> &'static str {
@@ -75,6 +83,7 @@ impl HookName {
             HookName::UnlockTag => "unlock_tag",
             HookName::Restart => "restart",
             HookName::EnableReferrersApi => "enable_referrers_api",
+            HookName::DisableReferrersApi => "disable_referrers_api",
         }
     }
 }

@@ -145,6 +145,9 @@ pub(super) fn tag_move_refused(
         return None;
     }
     let current = st.repo(name)?.tags.get(tag)?;
+    if current == digest && shared.config.faults.locked_same_digest_500 {
+        return Some(super::handlers::internal_error("cannot re-tag a locked tag"));
+    }
     (current != digest).then(|| {
         refusal(
             shared,
@@ -165,6 +168,15 @@ pub(super) fn delete_refused(
     let repo = st.repo(name)?;
     let locked = st.locks.get(name)?;
     match Digest::parse(reference) {
+        Ok(d) if shared.config.faults.lock_blocks_referrer_delete
+            && repo
+                .manifests
+                .get(&d)
+                .and_then(|r| r.facts.subject.as_ref())
+                .is_some_and(|s| locked.iter().any(|t| repo.tags.get(t) == Some(&s.digest))) =>
+        {
+            Some(refusal(shared, format!("the subject of {d} is locked"), json!({ "digest": d.to_string() })))
+        }
         Ok(d) => {
             let tags: Vec<&String> = locked
                 .iter()
@@ -241,7 +253,7 @@ async fn gc_endpoint(Extract(shared): Extract<Arc<Shared>>, body: Bytes) -> Resp
     let policy = req.policy.unwrap_or_else(|| shared.config.gc.clone());
     let result = {
         let mut st = shared.store.lock();
-        gc::collect(&mut st, &policy, req.repos.as_deref())
+        gc::collect(&mut st, &policy, req.repos.as_deref(), shared.config.faults.gc_blob_refcount_broken)
     };
     match result {
         Ok(report) => {
@@ -438,7 +450,7 @@ mod tests {
             assert_eq!(s.http_status().to_string().parse::<LockStatus>(), Ok(s));
             assert_eq!(serde_json::to_value(s).unwrap(), json!(s.name()));
         }
-        assert_eq!(LockStatus::default().code(), "PRECONDITION");
+        assert_eq!(LockStatus::default().code(), "DENIED");
         assert!("418".parse::<LockStatus>().is_err());
     }
 }

@@ -170,6 +170,12 @@ faults! {
     sparse_wrong_code => "a manifest whose blobs are missing is rejected with MANIFEST_INVALID instead of MANIFEST_BLOB_UNKNOWN (breaks: the rejection code)",
     blob_delete_lazy => "deleting a blob answers 202 but it is still served (breaks: a deleted blob is 404)",
     deleted_subject_referrers_404 => "after a subject is deleted, its referrers listing answers 404 (breaks: the API never 404s while the repository exists)",
+    // J: tag locking.
+    lock_blocks_referrer_push => "a manifest whose subject is the target of a locked tag is refused (breaks: signing locked releases)",
+    locked_same_digest_500 => "re-pushing the same manifest to a locked tag answers 500 (breaks: idempotent retag)",
+    lock_blocks_referrer_delete => "deleting a manifest whose subject is the target of a locked tag is refused (breaks: referrers stay deletable)",
+    // K: garbage collection.
+    gc_blob_refcount_broken => "GC collects every blob of a collected manifest, even blobs a kept manifest still uses (breaks: shared blobs such as the empty JSON survive)",
     // I: blob mount.
     mount_without_copy => "a mount answers 201 but the blob never appears in the target repository (breaks: a 201 mount means the blob is there)",
     false_mount => "a mount of a blob that exists nowhere answers 201 (breaks: no false mount)",

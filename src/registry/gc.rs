@@ -142,6 +142,7 @@ pub fn collect(
     st: &mut State,
     policy: &GcPolicy,
     only: Option<&[String]>,
+    refcount_broken: bool,
 ) -> Result<GcReport, String> {
     let cutoff = match &policy.created_before {
         None => None,
@@ -163,7 +164,7 @@ pub fn collect(
         let Some(repo) = st.repos.get_mut(&name) else {
             continue;
         };
-        let (manifests, blobs) = plan(repo, policy, cutoff);
+        let (manifests, blobs) = plan(repo, policy, cutoff, refcount_broken);
         for d in &manifests {
             repo.delete_manifest(d);
         }
@@ -216,6 +217,7 @@ fn plan(
     repo: &Repo,
     policy: &GcPolicy,
     cutoff: Option<(i64, u32)>,
+    refcount_broken: bool,
 ) -> (BTreeSet<Digest>, BTreeSet<Digest>) {
     let stored = |d: &Digest| repo.manifests.contains_key(d);
 
@@ -394,10 +396,17 @@ fn plan(
         .filter(|(d, _)| !manifests.contains(*d))
         .flat_map(|(_, r)| r.facts.blobs.iter())
         .collect();
+    // The fault forgets reference counting: what a collected manifest used goes with it.
+    let of_collected: HashSet<&Digest> = repo
+        .manifests
+        .iter()
+        .filter(|(d, _)| manifests.contains(*d))
+        .flat_map(|(_, r)| r.facts.blobs.iter())
+        .collect();
     let blobs: BTreeSet<Digest> = repo
         .blobs
         .keys()
-        .filter(|d| !referenced.contains(d))
+        .filter(|d| !referenced.contains(d) || (refcount_broken && of_collected.contains(d)))
         .cloned()
         .collect();
     (manifests, blobs)
@@ -561,27 +570,27 @@ mod tests {
         for i in 1..3000 {
             put(&mut st, &digest(i), Some(&digest(i - 1)), None);
         }
-        let report = collect(&mut st, &GcPolicy::default(), None).unwrap();
+        let report = collect(&mut st, &GcPolicy::default(), None, false).unwrap();
         assert_eq!(report.manifests, 0);
         st.repos.get_mut("r").unwrap().tags.clear();
         let policy = GcPolicy {
             orphan_referrers: OrphanPolicy::Collect,
             ..GcPolicy::default()
         };
-        assert_eq!(collect(&mut st, &policy, None).unwrap().manifests, 3000);
+        assert_eq!(collect(&mut st, &policy, None, false).unwrap().manifests, 3000);
 
         // Two manifests naming each other as subject (only possible with lying digests).
         let mut st = State::default();
         put(&mut st, &digest(1), Some(&digest(2)), None);
         put(&mut st, &digest(2), Some(&digest(1)), None);
         assert_eq!(
-            collect(&mut st, &GcPolicy::default(), None)
+            collect(&mut st, &GcPolicy::default(), None, false)
                 .unwrap()
                 .manifests,
             0
         );
         assert_eq!(
-            collect(&mut st, &policy, Some(&["r".to_string()]))
+            collect(&mut st, &policy, Some(&["r".to_string()]), false)
                 .unwrap()
                 .manifests,
             2

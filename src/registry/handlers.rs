@@ -995,6 +995,13 @@ fn put_manifest(shared: &Shared, name: &str, reference: &str, headers: &HeaderMa
     {
         return resp;
     }
+    if faults.lock_blocks_referrer_push
+        && let Some(subject) = &subject_header
+        && let (Some(locks), Some(r)) = (st.locks.get(name), st.repo(name))
+        && locks.iter().any(|t| r.tags.get(t).is_some_and(|d| d.as_str() == subject))
+    {
+        return err(StatusCode::FORBIDDEN, "DENIED", "the subject is locked");
+    }
     let tag = if faults.tag_update_ignored && tag.as_ref().is_some_and(|t| st.repo(name).is_some_and(|r| r.tags.contains_key(t))) {
         None
     } else {
@@ -1194,6 +1201,11 @@ fn rejected_by_fault(faults: &Faults, body: &Bytes) -> Option<&'static str> {
         }
     }
     None
+}
+
+/// A 500 with an OCI body (for faults that break a server).
+pub(super) fn internal_error(message: &str) -> Response {
+    err(StatusCode::INTERNAL_SERVER_ERROR, "UNSUPPORTED", message.to_string())
 }
 
 /// `alg-<hex>`: the shape of a referrers tag for a registered algorithm.
