@@ -107,11 +107,11 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     // Quay's answer: 409 TAG_IMMUTABLE.
     ("J4", "lock=tag_immutable409", &["J2"]),
     ("J5", "lock_blocks_referrer_delete", &[]),
-    ("K1", "gc.protect=false", &["K4"]),
+    ("K1", "gc.protect=false", &[]),
     // The embedded profile declares orphan_referrer_gc: never; this policy contradicts it.
     ("K2", "gc.orphans=collect_with_subject", &[]),
     ("K3", "gc.pin=false+gc.orphans=collect", &["K2"]),
-    ("K4", "gc.protect=false", &["K1"]),
+    ("K4", "gc_sweeps_referrer_blobs", &[]),
     ("K5", "gc_blob_refcount_broken", &[]),
     ("N1", "nonstandard_error_codes", &[]),
     ("N2", "rate_limit_bad_body", &[]),

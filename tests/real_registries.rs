@@ -107,3 +107,28 @@ async fn ferro_runs_b_to_e_with_known_deviations_only() {
     let ran = report.checks.iter().filter(|c| c.outcome == Outcome::Passed || c.outcome == Outcome::Failed).count();
     assert!(ran >= 30, "most B–E checks ran against ferro:\n{}", show(&report));
 }
+
+/// distribution 2.8's real GC (`garbage-collect --delete-untagged`, the distribution-2.8
+/// profile's gc hook) removes untagged referrers even when a tagged fallback index lists them
+/// (distribution#3004/#3178): K3 is Failed with the reason; K1 holds as the profile declares
+/// (`untagged_referrer_gc: collected`).
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_registry_real_gc_breaks_fallback_listed_referrers() {
+    let Some(reg) = external::docker_registry() else { return };
+    let config = reg.config_path().expect("docker-registry has a config file").display().to_string();
+    let cfg = RunConfig {
+        target: Some(reg.url.clone()),
+        filter: vec!["gc-retention".into()],
+        profile: Some("distribution-2.8".into()),
+        hooks: vec![("gc".into(), format!("docker-registry garbage-collect --delete-untagged '{config}'"))],
+        ..RunConfig::new(scenarios())
+    };
+    let report = app::run(cfg).await.expect("run").report;
+    assert_eq!(report.count(Outcome::Errored), 0, "{}", show(&report));
+    let v = verdicts(&report);
+    assert_eq!(v["K3"], Outcome::Failed, "{}", show(&report));
+    let k3 = report.checks.iter().find(|c| c.info.id == "K3").unwrap();
+    assert!(k3.reason.contains("404"), "the reason shows the referrer is gone: {}", k3.reason);
+    assert_eq!(v["K1"], Outcome::Passed, "declared untagged_referrer_gc: collected holds:\n{}", show(&report));
+    assert_eq!(v["K5"], Outcome::Passed, "{}", show(&report));
+}

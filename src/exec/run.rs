@@ -346,6 +346,14 @@ async fn run_scenario(
                         a.measurements.insert("visibility_lag_ms".into(), ms as f64);
                     }
                 }
+                // Content that is gone (e.g. collected) cannot be judged by later steps.
+                if let (Some(g), Some(r)) = (&step.get_manifest, &obs.response)
+                    && let Some(name) = g.of.as_deref()
+                    && r.status == 404
+                    && let Some(en) = ctx.entries.get_mut(name)
+                {
+                    en.failure = Some((format!("'{name}' is no longer stored (GET answered 404)"), true));
+                }
                 // A delete that did not happen leaves the name in a state later steps cannot judge.
                 if let (Some(d), Some(r)) = (&step.delete_manifest, &obs.response)
                     && let Some(name) = d.of.as_deref()

@@ -253,7 +253,7 @@ async fn gc_endpoint(Extract(shared): Extract<Arc<Shared>>, body: Bytes) -> Resp
     let policy = req.policy.unwrap_or_else(|| shared.config.gc.clone());
     let result = {
         let mut st = shared.store.lock();
-        gc::collect(&mut st, &policy, req.repos.as_deref(), shared.config.faults.gc_blob_refcount_broken)
+        gc::collect(&mut st, &policy, req.repos.as_deref(), &shared.config.faults)
     };
     match result {
         Ok(report) => {

@@ -175,6 +175,7 @@ faults! {
     locked_same_digest_500 => "re-pushing the same manifest to a locked tag answers 500 (breaks: idempotent retag)",
     lock_blocks_referrer_delete => "deleting a manifest whose subject is the target of a locked tag is refused (breaks: referrers stay deletable)",
     // K: garbage collection.
+    gc_sweeps_referrer_blobs => "GC keeps untagged referrers but collects their blobs (breaks: kept manifests stay pullable)",
     gc_blob_refcount_broken => "GC collects every blob of a collected manifest, even blobs a kept manifest still uses (breaks: shared blobs such as the empty JSON survive)",
     // I: blob mount.
     mount_without_copy => "a mount answers 201 but the blob never appears in the target repository (breaks: a 201 mount means the blob is there)",

@@ -142,7 +142,7 @@ pub fn collect(
     st: &mut State,
     policy: &GcPolicy,
     only: Option<&[String]>,
-    refcount_broken: bool,
+    faults: &super::config::Faults,
 ) -> Result<GcReport, String> {
     let cutoff = match &policy.created_before {
         None => None,
@@ -164,7 +164,7 @@ pub fn collect(
         let Some(repo) = st.repos.get_mut(&name) else {
             continue;
         };
-        let (manifests, blobs) = plan(repo, policy, cutoff, refcount_broken);
+        let (manifests, blobs) = plan(repo, policy, cutoff, faults);
         for d in &manifests {
             repo.delete_manifest(d);
         }
@@ -217,8 +217,9 @@ fn plan(
     repo: &Repo,
     policy: &GcPolicy,
     cutoff: Option<(i64, u32)>,
-    refcount_broken: bool,
+    faults: &super::config::Faults,
 ) -> (BTreeSet<Digest>, BTreeSet<Digest>) {
+    let refcount_broken = faults.gc_blob_refcount_broken;
     let stored = |d: &Digest| repo.manifests.contains_key(d);
 
     // Tags per stored manifest; an index whose tags are all referrers tags only pins.
@@ -390,10 +391,13 @@ fn plan(
         .filter(|d| !kept.get(d).copied().unwrap_or(false))
         .cloned()
         .collect();
+    let tagged: HashSet<&Digest> = repo.tags.values().collect();
     let referenced: HashSet<&Digest> = repo
         .manifests
         .iter()
         .filter(|(d, _)| !manifests.contains(*d))
+        // The fault forgets that untagged referrers it keeps still need their blobs.
+        .filter(|(d, r)| !(faults.gc_sweeps_referrer_blobs && r.facts.subject.is_some() && !tagged.contains(d)))
         .flat_map(|(_, r)| r.facts.blobs.iter())
         .collect();
     // The fault forgets reference counting: what a collected manifest used goes with it.
@@ -570,27 +574,27 @@ mod tests {
         for i in 1..3000 {
             put(&mut st, &digest(i), Some(&digest(i - 1)), None);
         }
-        let report = collect(&mut st, &GcPolicy::default(), None, false).unwrap();
+        let report = collect(&mut st, &GcPolicy::default(), None, &Default::default()).unwrap();
         assert_eq!(report.manifests, 0);
         st.repos.get_mut("r").unwrap().tags.clear();
         let policy = GcPolicy {
             orphan_referrers: OrphanPolicy::Collect,
             ..GcPolicy::default()
         };
-        assert_eq!(collect(&mut st, &policy, None, false).unwrap().manifests, 3000);
+        assert_eq!(collect(&mut st, &policy, None, &Default::default()).unwrap().manifests, 3000);
 
         // Two manifests naming each other as subject (only possible with lying digests).
         let mut st = State::default();
         put(&mut st, &digest(1), Some(&digest(2)), None);
         put(&mut st, &digest(2), Some(&digest(1)), None);
         assert_eq!(
-            collect(&mut st, &GcPolicy::default(), None, false)
+            collect(&mut st, &GcPolicy::default(), None, &Default::default())
                 .unwrap()
                 .manifests,
             0
         );
         assert_eq!(
-            collect(&mut st, &policy, Some(&["r".to_string()]), false)
+            collect(&mut st, &policy, Some(&["r".to_string()]), &Default::default())
                 .unwrap()
                 .manifests,
             2
