@@ -37,6 +37,9 @@ pub struct RunConfig {
     pub profile: Option<String>,
     /// Hooks given on the command line (`name`, `command`); they override the profile's.
     pub hooks: Vec<(String, String)>,
+    /// Other registries (`name`, URL) for multi-registry scenarios. Without a target, a
+    /// second embedded registry in legacy mode (no referrers API) is started as `mirror`.
+    pub mirrors: Vec<(String, String)>,
 }
 
 impl RunConfig {
@@ -56,6 +59,7 @@ impl RunConfig {
             quiet: true,
             profile: None,
             hooks: vec![],
+            mirrors: vec![],
         }
     }
 }
@@ -158,14 +162,31 @@ pub async fn run(cfg: RunConfig) -> Result<RunOutput, AppError> {
             (Some(reg), url, true)
         }
     };
-    let client = Client::new(ClientConfig {
-        username,
-        password,
-        insecure: cfg.insecure,
-        timeout: cfg.timeout,
-        ..ClientConfig::new(&base)
-    })
-    .map_err(|e| AppError::Harness(e.to_string()))?;
+    let make_client = |url: &str| {
+        Client::new(ClientConfig {
+            username: username.clone(),
+            password: password.clone(),
+            insecure: cfg.insecure,
+            timeout: cfg.timeout,
+            ..ClientConfig::new(url)
+        })
+        .map_err(|e| AppError::Harness(e.to_string()))
+    };
+    let client = make_client(&base)?;
+    // Other registries: those given, or (embedded runs) a legacy embedded one as `mirror`.
+    let mut mirror_registry = None;
+    let mut mirrors = vec![];
+    for (name, url) in &cfg.mirrors {
+        mirrors.push((name.clone(), make_client(url)?));
+    }
+    if embedded && cfg.mirrors.is_empty() {
+        let mirror_cfg = RegistryConfig { mode: crate::registry::Mode::Legacy, auth: AuthMode::None, ..RegistryConfig::default() };
+        let reg = EmbeddedRegistry::start(mirror_cfg, "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .map_err(|e| AppError::Harness(format!("cannot start the embedded mirror registry: {e}")))?;
+        mirrors.push(("mirror".to_string(), make_client(&reg.url())?));
+        mirror_registry = Some(reg);
+    }
     let term = report::Terminal::new(cfg.verbose);
     let opts = RunOptions {
         repo_prefix: cfg.repo_prefix.clone(),
@@ -174,6 +195,7 @@ pub async fn run(cfg: RunConfig) -> Result<RunOutput, AppError> {
         declares,
         profile: profile.name.clone(),
         hooks,
+        mirrors,
         ..RunOptions::default()
     };
     let quiet = cfg.quiet;
@@ -184,6 +206,9 @@ pub async fn run(cfg: RunConfig) -> Result<RunOutput, AppError> {
     })
     .await;
     if let Some(r) = registry {
+        r.shutdown().await;
+    }
+    if let Some(r) = mirror_registry {
         r.shutdown().await;
     }
     let mut files = vec![];

@@ -60,6 +60,9 @@ pub struct RunArgs {
     /// overrides the profile's.
     #[arg(long = "hook", value_parser = parse_hook)]
     pub hooks: Vec<(String, String)>,
+    /// Another registry for multi-registry scenarios, as name=URL (e.g. mirror=http://127.0.0.1:5001).
+    #[arg(long = "mirror", value_parser = parse_hook)]
+    pub mirrors: Vec<(String, String)>,
     /// Embedded registry only: full or legacy (no referrers API).
     #[arg(long, default_value = "full")]
     pub embedded_mode: String,

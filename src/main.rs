@@ -62,6 +62,7 @@ async fn run(a: RunArgs) -> i32 {
         quiet: false,
         profile: a.profile,
         hooks: a.hooks,
+        mirrors: a.mirrors,
         ..RunConfig::new(a.scenarios)
     };
     match app::run(cfg).await {

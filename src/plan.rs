@@ -62,6 +62,7 @@ pub fn area_of(id: &str) -> &'static str {
         Some('L') => "concurrency",
         Some('M') => "layout",
         Some('N') => "errors-transport",
+        Some('R') => "multi-registry",
         _ => "custom",
     }
 }

@@ -132,3 +132,20 @@ async fn docker_registry_real_gc_breaks_fallback_listed_referrers() {
     assert_eq!(v["K1"], Outcome::Passed, "declared untagged_referrer_gc: collected holds:\n{}", show(&report));
     assert_eq!(v["K5"], Outcome::Passed, "{}", show(&report));
 }
+
+/// Multi-registry copy between the embedded registry (full mode, referrers API) and Debian's
+/// docker-registry 2.8.2 (no API: the copy goes through its referrers tag) and back: an image
+/// with three referrers, verified by digests and by the referrers lists on both sides.
+#[tokio::test(flavor = "multi_thread")]
+async fn copy_between_embedded_and_docker_registry_round_trips() {
+    let Some(reg) = external::docker_registry() else { return };
+    let cfg = RunConfig {
+        filter: vec!["multi-registry".into()],
+        mirrors: vec![("mirror".into(), reg.url.clone())],
+        ..RunConfig::new(scenarios())
+    };
+    let report = app::run(cfg).await.expect("run").report;
+    let r1 = report.checks.iter().find(|c| c.info.id == "R1").unwrap();
+    assert_eq!(r1.outcome, Outcome::Passed, "{}", show(&report));
+    assert!(report.residue.is_empty(), "{:?}", report.residue);
+}

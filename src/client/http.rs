@@ -382,3 +382,10 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     }
     msg
 }
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never prints credentials.
+        f.debug_struct("Client").field("base", &self.shared.cfg.base).finish_non_exhaustive()
+    }
+}

@@ -24,6 +24,8 @@ pub struct Observation {
     pub listed: Option<(bool, u64)>,
     /// A request the step made after the judged one (e.g. finishing an upload session).
     pub followup: Option<Response>,
+    /// For `copy`: what did not arrive byte-identical.
+    pub copy_problems: Option<Vec<String>>,
 }
 
 /// The verdict of one evaluation.
@@ -118,6 +120,13 @@ fn observed_variant<'a>(d: &'a crate::scenario::Declared, obs: &Observation, nam
 }
 
 fn assertions(e: &Expect, obs: &Observation, names: &Names, fails: &mut Vec<String>, notes: &mut Vec<String>) {
+    if e.copied_exact {
+        match &obs.copy_problems {
+            Some(p) if p.is_empty() => {}
+            Some(p) => fails.extend(p.iter().cloned()),
+            None => fails.push("`copied_exact` judges only a copy step (scenario error)".into()),
+        }
+    }
     let needs_response = e.status.is_some()
         || e.content_type.is_some()
         || !e.header.is_empty()

@@ -28,6 +28,8 @@ pub struct RunOptions {
     pub profile: String,
     /// Lifecycle hooks by name.
     pub hooks: super::hooks::Hooks,
+    /// Other registries scenarios may name (`targets:`), with their clients.
+    pub mirrors: Vec<(String, Client)>,
 }
 
 impl Default for RunOptions {
@@ -40,6 +42,7 @@ impl Default for RunOptions {
             declares: Default::default(),
             profile: "strict".into(),
             hooks: Default::default(),
+            mirrors: vec![],
         }
     }
 }
@@ -209,6 +212,10 @@ struct Ctx<'a> {
     halted: Option<(String, bool)>,
     /// Names whose defining step did not run: why, and whether that is a Skip.
     missing: HashMap<String, (String, bool)>,
+    /// Other registries by name.
+    mirrors: HashMap<String, Client>,
+    /// What was written to other registries, for cleanup: (target, repo, manifest).
+    remote_order: Vec<(String, String, Built)>,
 }
 
 impl Ctx<'_> {
@@ -250,6 +257,11 @@ async fn run_scenario(
             (!st.supported).then(|| format!("requires {}, which the registry lacks: {}", c.name(), st.observed))
         })
     };
+    // A scenario that names a registry nobody gave sends nothing.
+    if let Some(t) = s.file.targets.iter().find(|t| !opts.mirrors.iter().any(|(n, _)| n == *t)) {
+        let why = format!("needs a second registry named '{t}': give it with --mirror {t}=URL");
+        return s.checks.iter().map(|c| result(c, Outcome::Skipped, why.clone(), vec![])).collect();
+    }
     // A scenario whose every check lacks a capability sends nothing.
     if s.checks.iter().all(|c| missing(&c.requires).is_some()) {
         return s
@@ -288,6 +300,8 @@ async fn run_scenario(
         target: client.base().as_str().trim_end_matches('/').to_string(),
         halted: None,
         missing: HashMap::new(),
+        mirrors: opts.mirrors.iter().map(|(n, c)| (n.clone(), c.fork())).collect(),
+        remote_order: vec![],
     };
     for (i, step) in s.file.steps.iter().enumerate() {
         let active: Vec<(&String, &Expect)> = step
@@ -656,6 +670,17 @@ async fn exec_step(step: &Step, ctx: &mut Ctx<'_>) -> Result<Observation, Client
         }
         return Ok(Observation { response: last, ..Default::default() });
     }
+    if let Some(c) = &step.copy {
+        return copy_with_referrers(ctx, c).await;
+    }
+    if let Some(l) = &step.list_on {
+        let client = target_client(ctx, &l.target)?;
+        let repo = ctx.repo(l.repo);
+        let digest = ctx.built(&l.of).expect("validated").digest.clone();
+        let r = list_any(&client, &repo, &digest).await?;
+        let _ = client.take_transcript();
+        return Ok(listing_observation(r));
+    }
     if let Some(h) = &step.hook {
         let Some(spec) = ctx.hooks.get(h.name.as_str()).cloned() else {
             ctx.halted = Some((
@@ -853,6 +878,118 @@ async fn exec_step(step: &Step, ctx: &mut Ctx<'_>) -> Result<Observation, Client
     unreachable!("validated: every step has one action")
 }
 
+fn target_client(ctx: &Ctx, name: &str) -> Result<Client, ClientError> {
+    if name == "main" {
+        return Ok(ctx.client.clone());
+    }
+    ctx.mirrors
+        .get(name)
+        .cloned()
+        .ok_or_else(|| ClientError::Other { url: name.into(), msg: format!("no registry named '{name}' (give --mirror {name}=URL)") })
+}
+
+/// The referrers of `digest` as a client sees them: the API, or the referrers tag on a 404.
+async fn list_any(client: &Client, repo: &str, digest: &Digest) -> Result<Response, ClientError> {
+    let url = client.referrers_url(repo, digest.as_str(), None, None)?;
+    let api = client.referrers_page(repo, url, Scope::Pull(repo.into())).await?.response;
+    if api.status != 404 {
+        return Ok(api);
+    }
+    client.get_manifest(repo, &referrers_tag(digest.as_str())).await
+}
+
+/// Copies `of` and every referrer the source lists for it to the destination, byte for
+/// byte; on a destination without `OCI-Subject` the referrers are attached through its
+/// referrers tag (the spec's client steps). Then reads every copied manifest back.
+async fn copy_with_referrers(ctx: &mut Ctx<'_>, c: &crate::scenario::Copy) -> Result<Observation, ClientError> {
+    let src = target_client(ctx, &c.from)?;
+    let dst = target_client(ctx, &c.to)?;
+    let (repo, to_repo) = (ctx.repo(c.from_repo), ctx.repo(c.to_repo));
+    let subject = ctx.built(&c.of).expect("validated").clone();
+    let mut problems = vec![];
+    let mut copied: Vec<Built> = vec![];
+    let listing = list_any(&src, &repo, &subject.digest).await?;
+    let digests: Vec<String> = listing
+        .json()
+        .ok()
+        .and_then(|v| v["manifests"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|d| d["digest"].as_str().map(str::to_string))
+        .collect();
+    if listing.status != 200 {
+        problems.push(format!("the source lists no referrers: {}", listing.describe()));
+    }
+    let mut last = None;
+    for (i, built) in std::iter::once(subject.clone())
+        .chain(digests.iter().filter_map(|d| ctx.entries.values().find(|e| e.built.digest.as_str() == d).map(|e| e.built.clone())))
+        .enumerate()
+    {
+        // The bytes come from the source, not from memory: what is copied is what it serves.
+        let fetched = src.get_manifest(&repo, built.digest.as_str()).await?;
+        if fetched.body != built.bytes {
+            problems.push(format!("the source serves {} with other bytes than were pushed", built.digest));
+        }
+        let r = dst.push_built(&to_repo, &built, built.digest.as_str()).await?;
+        if r.status != 201 {
+            problems.push(format!("copying {} answered {}", built.digest, r.describe()));
+        }
+        let to = if c.to == "main" { None } else { Some(c.to.clone()) };
+        match &to {
+            Some(t) => ctx.remote_order.push((t.clone(), to_repo.clone(), built.clone())),
+            None => ctx.order.push((to_repo.clone(), built.clone())),
+        }
+        if i > 0 && r.header("oci-subject").is_none() {
+            match attach_via_tag(&dst, &to_repo, &built).await? {
+                Ok(index) => match &to {
+                    Some(t) => ctx.remote_order.push((t.clone(), to_repo.clone(), index)),
+                    None => ctx.order.push((to_repo.clone(), index)),
+                },
+                Err(why) if why.is_empty() => {}
+                Err(why) => problems.push(why),
+            }
+        }
+        copied.push(built);
+        last = Some(r);
+    }
+    if digests.len() + 1 != copied.len() {
+        problems.push(format!("{} referrers listed at the source, {} of them known to the scenario", digests.len(), copied.len() - 1));
+    }
+    for b in &copied {
+        let back = dst.get_manifest(&to_repo, b.digest.as_str()).await?;
+        if back.body != b.bytes {
+            problems.push(format!("{} reads back from the destination with other bytes ({})", b.digest, back.describe()));
+        }
+    }
+    let _ = (src.take_transcript(), dst.take_transcript());
+    Ok(Observation { response: last, copy_problems: Some(problems), ..Default::default() })
+}
+
+/// Adds `referrer` to its subject's referrers tag on `client` (404 → empty index); returns the
+/// index pushed, or why it could not be.
+async fn attach_via_tag(client: &Client, repo: &str, referrer: &Built) -> Result<Result<Built, String>, ClientError> {
+    let Some(subject) = &referrer.subject else { return Ok(Err("a referrer without subject".into())) };
+    let tag = referrers_tag(subject.digest.as_str());
+    let current = client.get_manifest(repo, &tag).await?;
+    let mut b = IndexBuilder::new();
+    if current.status == 200 {
+        let list = current.json().ok().and_then(|v| v["manifests"].as_array().cloned()).unwrap_or_default();
+        for m in &list {
+            match descriptor_from_json(m) {
+                // Already listed: nothing to add (an empty reason is no problem).
+                Some(d) if d.digest == referrer.digest => return Ok(Err(String::new())),
+                Some(d) => b = b.manifest(d),
+                None => return Ok(Err(format!("the referrers tag {tag} holds an invalid descriptor"))),
+            }
+        }
+    } else if current.status != 404 {
+        return Ok(Err(format!("reading the referrers tag {tag} answered {}", current.describe())));
+    }
+    let index = b.manifest(referrer.referrer_descriptor()).build();
+    let r = client.put_manifest(repo, &tag, &index.media_type, &index.bytes).await?;
+    Ok(if r.status == 201 { Ok(index) } else { Err(format!("pushing the referrers tag {tag} answered {}", r.describe())) })
+}
+
 fn pick_blob(b: &Built, which: WhichBlob) -> &crate::oci::Blob {
     match which {
         WhichBlob::Config => b.blobs.first().expect("image manifests have a config"),
@@ -1033,6 +1170,11 @@ async fn cleanup_ctx(ctx: &Ctx<'_>, residue: &mut Vec<Residue>) {
     }
     for (repo, built) in by_repo {
         cleanup(ctx.client, &repo, &built, residue).await;
+    }
+    for (target, repo, built) in ctx.remote_order.iter().rev() {
+        if let Some(c) = ctx.mirrors.get(target) {
+            cleanup(c, repo, std::slice::from_ref(built), residue).await;
+        }
     }
     for (repo, digest) in &ctx.extra_blobs {
         let r = ctx.client.delete_blob(repo, digest).await;

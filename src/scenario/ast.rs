@@ -15,6 +15,9 @@ pub struct ScenarioFile {
     /// Capabilities every check here needs; without them the checks are Skipped with the reason.
     #[serde(default)]
     pub requires: Vec<Capability>,
+    /// Other registries this scenario works with, by name (given with `--mirror NAME=URL`).
+    #[serde(default)]
+    pub targets: Vec<String>,
     /// The checks this file evaluates, by catalogue id.
     pub checks: BTreeMap<String, CheckDecl>,
     pub steps: Vec<Step>,
@@ -89,6 +92,13 @@ pub struct Step {
     /// detects whether the API exists (the push is the follow-up of the observation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detect: Option<Ping>,
+    /// Copy a manifest and all its referrers to another registry (or back), attaching them
+    /// there through the referrers API or, where `OCI-Subject` is absent, the tag schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy: Option<Copy>,
+    /// The referrers of a manifest on a given registry: the API, or the tag schema on a 404.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_on: Option<ListOn>,
     /// Run a lifecycle hook (`gc`, `lock_tag`, `unlock_tag`, `restart`, `enable_referrers_api`)
     /// from the profile or the command line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -165,6 +175,8 @@ impl Step {
         }
         for (present, name) in [
             (self.ping.is_some(), "ping"),
+            (self.copy.is_some(), "copy"),
+            (self.list_on.is_some(), "list_on"),
             (self.hook.is_some(), "hook"),
             (self.wait.is_some(), "wait"),
             (self.burst.is_some(), "burst"),
@@ -239,6 +251,8 @@ impl Step {
         u.extend(self.get_blob.as_ref().and_then(|g| g.blob_of.as_deref()));
         u.extend(self.delete_blob.as_ref().map(|d| d.blob_of.as_str()));
         u.extend(self.hook.as_ref().and_then(|h| h.of.as_deref()));
+        u.extend(self.copy.as_ref().map(|c| c.of.as_str()));
+        u.extend(self.list_on.as_ref().map(|l| l.of.as_str()));
         u
     }
 
@@ -478,6 +492,36 @@ pub struct WaitListed {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Ping {}
+
+/// `main` (the target under test) or the name of another registry of the scenario.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Copy {
+    pub of: String,
+    #[serde(default = "main_target")]
+    pub from: String,
+    pub to: String,
+    /// Repository on the source (default: the scenario's main one).
+    #[serde(default)]
+    pub from_repo: RepoRef,
+    /// Repository on the destination.
+    #[serde(default)]
+    pub to_repo: RepoRef,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListOn {
+    pub of: String,
+    #[serde(default = "main_target")]
+    pub target: String,
+    #[serde(default)]
+    pub repo: RepoRef,
+}
+
+fn main_target() -> String {
+    "main".into()
+}
 
 /// The hooks a scenario may call: the same names a profile defines.
 pub use crate::profile::HookName;
@@ -849,6 +893,9 @@ pub struct Expect {
     /// Every `Warning` header is `299 - "<text>"` without a date, 4096 bytes at most in all.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub warnings_valid: bool,
+    /// Every manifest a `copy` step wrote reads back byte-identical on the target.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub copied_exact: bool,
     /// The answer came from another URL than the one asked (`true`) or from the same (`false`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirected: Option<bool>,
