@@ -432,6 +432,7 @@ fn add(acc: &mut HashMap<String, Acc>, id: &str, o: Outcome, reason: Option<Stri
     }
     if o == a.outcome
         && let Some(r) = reason
+        && !a.reasons.contains(&r)
     {
         a.reasons.push(r);
     }
