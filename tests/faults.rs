@@ -117,6 +117,7 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("N1", "nonstandard_error_codes", &[]),
     // The source serves other bytes than were pushed, so the copy cannot be exact.
     ("R1", "reserialize_manifests", &[]),
+    ("R2", "reject_missing_subject", &[]),
     ("N2", "rate_limit_bad_body", &[]),
     ("N3", "bad_warning_header", &[]),
     ("N4", "redirect_target_missing", &[]),
@@ -226,7 +227,7 @@ prove! {
     fault_f7 => "F7",
     fault_j1 => "J1", fault_j2 => "J2", fault_j3 => "J3", fault_j4 => "J4", fault_j5 => "J5",
     fault_k1 => "K1", fault_k2 => "K2", fault_k3 => "K3", fault_k4 => "K4", fault_k5 => "K5",
-    fault_r1 => "R1",
+    fault_r1 => "R1", fault_r2 => "R2",
     fault_n1 => "N1", fault_n2 => "N2", fault_n3 => "N3", fault_n4 => "N4", fault_n5 => "N5", fault_n6 => "N6",
 }
 

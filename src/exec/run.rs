@@ -541,6 +541,14 @@ async fn exec_step(step: &Step, ctx: &mut Ctx<'_>) -> Result<Observation, Client
         let built = if p.docker { ManifestBuilder::docker_image(&sd).build() } else { ManifestBuilder::image(&sd).build() };
         let reference = reference(&built, p.by, &p.tag, &p.name);
         let repo = ctx.repo(p.repo);
+        if let Some(t) = p.target.as_deref().filter(|t| *t != "main") {
+            let client = target_client(ctx, t)?;
+            ctx.entries.insert(p.name.clone(), Entry { built: built.clone(), repo: repo.clone(), tag: None, pushed: false, failure: None });
+            let r = client.push_built(&repo, &built, &reference).await?;
+            ctx.remote_order.push((t.to_string(), repo, built.clone()));
+            let _ = client.take_transcript();
+            return Ok(Observation { response: Some(r), pushed: Some(built), ..Default::default() });
+        }
         return push(ctx, &p.name, built, repo, reference, p.build_only).await;
     }
     if let Some(p) = &step.push_artifact {
@@ -548,6 +556,22 @@ async fn exec_step(step: &Step, ctx: &mut Ctx<'_>) -> Result<Observation, Client
         let mut reference = reference(&built, p.by, &p.tag, &p.name);
         if let Some(of) = &p.tag_referrers_of {
             reference = format!("{}{}", referrers_tag(ctx.built(of).expect("validated").digest.as_str()), p.tag_suffix);
+        }
+        if let Some(t) = p.target.as_deref().filter(|t| *t != "main") {
+            let client = target_client(ctx, t)?;
+            let repo = ctx.repo(p.repo);
+            ctx.entries.insert(p.name.clone(), Entry { built: built.clone(), repo: repo.clone(), tag: None, pushed: false, failure: None });
+            let r = client.push_built(&repo, &built, &reference).await?;
+            ctx.remote_order.push((t.to_string(), repo.clone(), built.clone()));
+            if r.status == 201 && built.subject.is_some() && r.header("oci-subject").is_none() {
+                match attach_via_tag(&client, &repo, &built).await? {
+                    Ok(index) => ctx.remote_order.push((t.to_string(), repo.clone(), index)),
+                    Err(why) if why.is_empty() => {}
+                    Err(why) => return Err(ClientError::Other { url: t.to_string(), msg: why }),
+                }
+            }
+            let _ = client.take_transcript();
+            return Ok(Observation { response: Some(r), pushed: Some(built), ..Default::default() });
         }
         let repo = ctx.repo(p.repo);
         return push(ctx, &p.name, built, repo, reference, p.build_only).await;

@@ -331,6 +331,9 @@ pub struct PushImage {
     /// Build but do not push (a subject that arrives later).
     #[serde(default)]
     pub build_only: bool,
+    /// Push to another registry of the scenario (by name).
+    #[serde(default)]
+    pub target: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -382,6 +385,10 @@ pub struct PushArtifact {
     pub repo: RepoRef,
     #[serde(default)]
     pub build_only: bool,
+    /// Push to another registry of the scenario (by name); where it answers without
+    /// `OCI-Subject`, referee attaches the artifact through that registry's referrers tag.
+    #[serde(default)]
+    pub target: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
