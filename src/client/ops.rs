@@ -197,15 +197,7 @@ impl Client {
         media_type: &str,
         bytes: &[u8],
     ) -> Result<Response, ClientError> {
-        let headers = [("content-type", media_type.to_string())];
-        self.send(
-            Method::PUT,
-            self.v2(&format!("{repo}/manifests/{reference}"))?,
-            &headers,
-            Some(bytes.to_vec()),
-            Scope::Push(repo.into()),
-        )
-        .await
+        self.put_manifest_with_headers(repo, reference, media_type, bytes, &[]).await
     }
 
     /// Pushes a built manifest's blobs (skipping those already present) and then its bytes.

@@ -542,12 +542,7 @@ async fn exec_step(step: &Step, ctx: &mut Ctx<'_>) -> Result<Observation, Client
         let reference = reference(&built, p.by, &p.tag, &p.name);
         let repo = ctx.repo(p.repo);
         if let Some(t) = p.target.as_deref().filter(|t| *t != "main") {
-            let client = target_client(ctx, t)?;
-            ctx.entries.insert(p.name.clone(), Entry { built: built.clone(), repo: repo.clone(), tag: None, pushed: false, failure: None });
-            let r = client.push_built(&repo, &built, &reference).await?;
-            ctx.remote_order.push((t.to_string(), repo, built.clone()));
-            let _ = client.take_transcript();
-            return Ok(Observation { response: Some(r), pushed: Some(built), ..Default::default() });
+            return push_remote(ctx, t, &p.name, built, repo, &reference, false).await;
         }
         return push(ctx, &p.name, built, repo, reference, p.build_only).await;
     }
@@ -558,20 +553,8 @@ async fn exec_step(step: &Step, ctx: &mut Ctx<'_>) -> Result<Observation, Client
             reference = format!("{}{}", referrers_tag(ctx.built(of).expect("validated").digest.as_str()), p.tag_suffix);
         }
         if let Some(t) = p.target.as_deref().filter(|t| *t != "main") {
-            let client = target_client(ctx, t)?;
             let repo = ctx.repo(p.repo);
-            ctx.entries.insert(p.name.clone(), Entry { built: built.clone(), repo: repo.clone(), tag: None, pushed: false, failure: None });
-            let r = client.push_built(&repo, &built, &reference).await?;
-            ctx.remote_order.push((t.to_string(), repo.clone(), built.clone()));
-            if r.status == 201 && built.subject.is_some() && r.header("oci-subject").is_none() {
-                match attach_via_tag(&client, &repo, &built).await? {
-                    Ok(index) => ctx.remote_order.push((t.to_string(), repo.clone(), index)),
-                    Err(why) if why.is_empty() => {}
-                    Err(why) => return Err(ClientError::Other { url: t.to_string(), msg: why }),
-                }
-            }
-            let _ = client.take_transcript();
-            return Ok(Observation { response: Some(r), pushed: Some(built), ..Default::default() });
+            return push_remote(ctx, t, &p.name, built, repo, &reference, true).await;
         }
         let repo = ctx.repo(p.repo);
         return push(ctx, &p.name, built, repo, reference, p.build_only).await;
@@ -901,6 +884,32 @@ async fn exec_step(step: &Step, ctx: &mut Ctx<'_>) -> Result<Observation, Client
         return Ok(Observation { response: Some(r), ..Default::default() });
     }
     unreachable!("validated: every step has one action")
+}
+
+/// Pushes to another registry of the scenario; with `attach`, a referrer answered without
+/// `OCI-Subject` is added to that registry's referrers tag, as a client would.
+async fn push_remote(
+    ctx: &mut Ctx<'_>,
+    target: &str,
+    name: &str,
+    built: Built,
+    repo: String,
+    reference: &str,
+    attach: bool,
+) -> Result<Observation, ClientError> {
+    let client = target_client(ctx, target)?;
+    ctx.entries.insert(name.to_string(), Entry { built: built.clone(), repo: repo.clone(), tag: None, pushed: false, failure: None });
+    let r = client.push_built(&repo, &built, reference).await?;
+    ctx.remote_order.push((target.to_string(), repo.clone(), built.clone()));
+    if attach && r.status == 201 && built.subject.is_some() && r.header("oci-subject").is_none() {
+        match attach_via_tag(&client, &repo, &built).await? {
+            Ok(index) => ctx.remote_order.push((target.to_string(), repo.clone(), index)),
+            Err(why) if why.is_empty() => {}
+            Err(why) => return Err(ClientError::Other { url: target.to_string(), msg: why }),
+        }
+    }
+    let _ = client.take_transcript();
+    Ok(Observation { response: Some(r), pushed: Some(built), ..Default::default() })
 }
 
 fn target_client(ctx: &Ctx, name: &str) -> Result<Client, ClientError> {
