@@ -27,6 +27,21 @@ pub enum Command {
     Probe(ProbeArgs),
 }
 
+/// How to reach a registry: credentials, TLS, timeout (shared by `run` and `probe`).
+#[derive(Debug, clap::Args)]
+pub struct ConnArgs {
+    #[arg(long, env = "REFEREE_USERNAME")]
+    pub username: Option<String>,
+    #[arg(long, env = "REFEREE_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// Accept self-signed TLS certificates.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Per-request timeout in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// Registry base URL, e.g. http://127.0.0.1:5000. Without it the embedded registry runs.
@@ -40,24 +55,17 @@ pub struct RunArgs {
     pub filter: Vec<String>,
     #[arg(long, default_value = "reports")]
     pub report_dir: PathBuf,
-    #[arg(long, env = "REFEREE_USERNAME")]
-    pub username: Option<String>,
-    #[arg(long, env = "REFEREE_PASSWORD", hide_env_values = true)]
-    pub password: Option<String>,
-    /// Accept self-signed TLS certificates.
-    #[arg(long)]
-    pub insecure: bool,
-    /// Per-request timeout in seconds.
-    #[arg(long, default_value_t = 30)]
-    pub timeout: u64,
+    #[command(flatten)]
+    pub conn: ConnArgs,
     /// Repositories are named <prefix>/<scenario>-<run id>.
     #[arg(long, default_value = "referee")]
     pub repo_prefix: String,
-    /// Vendor profile: a built-in name (see profiles/) or a YAML file. Default: strict.
+    /// Vendor profile: a built-in name (see profiles/) or a YAML file. Default: `embedded`
+    /// without --target, `strict` with one.
     #[arg(long, env = "REFEREE_PROFILE")]
     pub profile: Option<String>,
-    /// A lifecycle hook as name=command (gc, lock_tag, unlock_tag, restart, enable_referrers_api);
-    /// overrides the profile's.
+    /// A lifecycle hook as name=command (gc, lock_tag, unlock_tag, restart, enable_referrers_api,
+    /// disable_referrers_api); overrides the profile's.
     #[arg(long = "hook", value_parser = parse_hook)]
     pub hooks: Vec<(String, String)>,
     /// Another registry for multi-registry scenarios, as name=URL (e.g. mirror=http://127.0.0.1:5001).
@@ -100,29 +108,14 @@ pub struct ProbeArgs {
     /// Registry base URL, e.g. http://127.0.0.1:5000. Without it the embedded registry is probed.
     #[arg(long, env = "REFEREE_TARGET")]
     pub target: Option<String>,
-    #[arg(long, env = "REFEREE_USERNAME")]
-    pub username: Option<String>,
-    #[arg(long, env = "REFEREE_PASSWORD", hide_env_values = true)]
-    pub password: Option<String>,
-    /// Accept self-signed TLS certificates.
-    #[arg(long)]
-    pub insecure: bool,
-    /// Per-request timeout in seconds.
-    #[arg(long, default_value_t = 30)]
-    pub timeout: u64,
+    #[command(flatten)]
+    pub conn: ConnArgs,
     /// The probe works in <prefix>/probe-<run id> and <prefix>/probe-<run id>-mount.
     #[arg(long, default_value = "referee")]
     pub repo_prefix: String,
     /// Where the JSON capability matrix is written.
     #[arg(long, default_value = "reports/probe.json")]
     pub out: PathBuf,
-    /// Vendor profile: a built-in name (see profiles/) or a YAML file. Default: strict.
-    #[arg(long, env = "REFEREE_PROFILE")]
-    pub profile: Option<String>,
-    /// A lifecycle hook as name=command (gc, lock_tag, unlock_tag, restart, enable_referrers_api);
-    /// overrides the profile's.
-    #[arg(long = "hook", value_parser = parse_hook)]
-    pub hooks: Vec<(String, String)>,
     /// Embedded registry only: full or legacy (no referrers API).
     #[arg(long, default_value = "full")]
     pub embedded_mode: String,

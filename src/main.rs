@@ -52,10 +52,10 @@ async fn run(a: RunArgs) -> i32 {
         target: a.target,
         filter: a.filter,
         report_dir: Some(a.report_dir),
-        username: a.username,
-        password: a.password,
-        insecure: a.insecure,
-        timeout: Duration::from_secs(a.timeout.max(1)),
+        username: a.conn.username,
+        password: a.conn.password,
+        insecure: a.conn.insecure,
+        timeout: Duration::from_secs(a.conn.timeout.max(1)),
         repo_prefix: a.repo_prefix,
         embedded: RegistryConfig { mode, faults, ..RegistryConfig::default() },
         verbose: a.verbose,
@@ -174,10 +174,10 @@ async fn probe(a: ProbeArgs) -> i32 {
         }
     };
     let cfg = ClientConfig {
-        username: a.username,
-        password: a.password,
-        insecure: a.insecure,
-        timeout: Duration::from_secs(a.timeout.max(1)),
+        username: a.conn.username,
+        password: a.conn.password,
+        insecure: a.conn.insecure,
+        timeout: Duration::from_secs(a.conn.timeout.max(1)),
         ..ClientConfig::new(&base)
     };
     let client = match Client::new(cfg) {
