@@ -134,7 +134,13 @@ async fn serve(a: ServeArgs) -> i32 {
         Err(e) => return usage(format!("--addr {}: {e}", a.addr)),
     };
     let auth = if users.is_empty() { AuthMode::None } else { AuthMode::Token { users } };
-    let cfg = RegistryConfig { mode, auth, page_size: a.page_size.max(1), faults, ..RegistryConfig::default() };
+    // The admin API (GC, locks, restart) has no authentication: it is served only when the
+    // registry listens on loopback.
+    let admin = std::net::SocketAddr::ip(&addr).is_loopback();
+    if !admin {
+        eprintln!("note: {addr} is not a loopback address, so the unauthenticated admin API is off");
+    }
+    let cfg = RegistryConfig { mode, auth, page_size: a.page_size.max(1), faults, admin, ..RegistryConfig::default() };
     match EmbeddedRegistry::start(cfg, addr).await {
         Ok(reg) => {
             println!("referee embedded registry listening on {} ({:?} mode)", reg.url(), mode);
