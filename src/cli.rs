@@ -132,8 +132,17 @@ pub struct AdminArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AdminAction {
-    /// Run garbage collection now.
-    Gc,
+    /// Run garbage collection now, with the registry's policy plus the retention rules given.
+    Gc {
+        /// Collect untagged manifests whose `org.opencontainers.image.created` is before this
+        /// RFC 3339 instant (a hook step passes it as REFEREE_GC_CREATED_BEFORE).
+        #[arg(long, env = "REFEREE_GC_CREATED_BEFORE")]
+        created_before: Option<String>,
+        /// Keep only the newest N referrers of each subject, by `org.opencontainers.image.created`
+        /// (a hook step passes it as REFEREE_GC_KEEP_NEWEST).
+        #[arg(long, env = "REFEREE_GC_KEEP_NEWEST")]
+        keep_newest: Option<usize>,
+    },
     /// Lock a tag (it can no longer move or be deleted).
     LockTag {
         #[arg(long)]

@@ -214,7 +214,16 @@ async fn admin(a: AdminArgs) -> i32 {
         return usage("admin needs --target (or REFEREE_TARGET)".into());
     };
     let (path, body) = match a.action {
-        AdminAction::Gc => ("gc", serde_json::json!({})),
+        AdminAction::Gc { created_before, keep_newest } => {
+            let mut body = serde_json::Map::new();
+            if let Some(c) = created_before {
+                body.insert("created_before".into(), c.into());
+            }
+            if let Some(n) = keep_newest {
+                body.insert("keep_newest".into(), n.into());
+            }
+            ("gc", serde_json::Value::Object(body))
+        }
         AdminAction::LockTag { repo, tag } => ("lock", serde_json::json!({ "repo": repo, "tag": tag })),
         AdminAction::UnlockTag { repo, tag } => ("unlock", serde_json::json!({ "repo": repo, "tag": tag })),
         AdminAction::ReferrersApi { state } => ("referrers-api", serde_json::json!({ "enabled": state == "on" })),

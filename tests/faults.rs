@@ -114,6 +114,8 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("K3", "gc.pin=false+gc.orphans=collect", &["K2"]),
     ("K4", "gc_sweeps_referrer_blobs", &[]),
     ("K5", "gc_blob_refcount_broken", &[]),
+    ("K7", "retention_created_inverted", &[]),
+    ("K8", "keep_newest_by_push_order", &[]),
     ("N1", "nonstandard_error_codes", &[]),
     // The source serves other bytes than were pushed, so the copy cannot be exact.
     ("R1", "reserialize_manifests", &[]),
@@ -226,7 +228,7 @@ prove! {
     fault_i1 => "I1", fault_i2 => "I2", fault_i3 => "I3", fault_i4 => "I4", fault_i5 => "I5", fault_i6 => "I6", fault_i7 => "I7",
     fault_f7 => "F7",
     fault_j1 => "J1", fault_j2 => "J2", fault_j3 => "J3", fault_j4 => "J4", fault_j5 => "J5",
-    fault_k1 => "K1", fault_k2 => "K2", fault_k3 => "K3", fault_k4 => "K4", fault_k5 => "K5",
+    fault_k1 => "K1", fault_k2 => "K2", fault_k3 => "K3", fault_k4 => "K4", fault_k5 => "K5", fault_k7 => "K7", fault_k8 => "K8",
     fault_r1 => "R1", fault_r2 => "R2",
     fault_n1 => "N1", fault_n2 => "N2", fault_n3 => "N3", fault_n4 => "N4", fault_n5 => "N5", fault_n6 => "N6",
 }

@@ -79,12 +79,17 @@ pub fn judge_declared(e: &Expect, obs: &Observation, names: &Names, declares: &D
                     ));
                 }
             },
-            None => match observed_variant(d, obs, names, declares) {
-                Some(o) => notes.push(format!("INFO: observed {}: {o} (the profile declares nothing; the spec leaves it open)", d.key)),
-                None => notes.push(format!(
+            None => match holding_variants(d, obs, names, declares).as_slice() {
+                [o] => notes.push(format!("INFO: observed {}: {o} (the profile declares nothing; the spec leaves it open)", d.key)),
+                [] => notes.push(format!(
                     "INFO: {} matches none of {} (the profile declares nothing)",
                     d.key,
                     d.variants.keys().cloned().collect::<Vec<_>>().join(", ")
+                )),
+                several => notes.push(format!(
+                    "INFO: {} is consistent with {} here (the profile declares nothing)",
+                    d.key,
+                    several.join(" and ")
                 )),
             },
         }
@@ -109,6 +114,15 @@ pub fn judge_declared(e: &Expect, obs: &Observation, names: &Names, declares: &D
         }
     }
     if fails.is_empty() { Judgement::Pass(notes) } else { Judgement::Fail(fails) }
+}
+
+/// Every variant whose expectation holds.
+fn holding_variants<'a>(d: &'a crate::scenario::Declared, obs: &Observation, names: &Names, declares: &Declares) -> Vec<&'a str> {
+    d.variants
+        .iter()
+        .filter(|(_, v)| matches!(judge_declared(v, obs, names, declares), Judgement::Pass(_)))
+        .map(|(k, _)| k.as_str())
+        .collect()
 }
 
 /// The first variant whose expectation holds.

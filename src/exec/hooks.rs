@@ -27,7 +27,14 @@ pub struct HookEnv {
     pub repo: String,
     pub tag: String,
     pub digest: String,
+    /// Variables the scenario step adds (`hook: { env: { REFEREE_GC_KEEP_NEWEST: "2" } }`),
+    /// validated at load time to be `REFEREE_…` names that do not shadow the ones above.
+    pub extra: Vec<(String, String)>,
 }
+
+/// Variables every hook gets from referee; a step's `env` may not set them.
+pub const RESERVED_VARS: [&str; 6] =
+    ["REFEREE_TARGET", "REFEREE_REPO", "REFEREE_TAG", "REFEREE_DIGEST", "REFEREE_BIN", "REFEREE_REGISTRY_CONFIG"];
 
 /// A finished hook.
 #[derive(Debug, Clone)]
@@ -52,6 +59,7 @@ pub async fn run(name: &str, spec: &HookSpec, env: &HookEnv) -> Result<HookRun, 
         .env("REFEREE_TAG", &env.tag)
         .env("REFEREE_DIGEST", &env.digest)
         .env("REFEREE_BIN", referee_bin(&bin))
+        .envs(env.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -61,9 +69,10 @@ pub async fn run(name: &str, spec: &HookSpec, env: &HookEnv) -> Result<HookRun, 
     let mut err = child.stderr.take().expect("piped");
     let read = async {
         let (mut a, mut b) = (Vec::new(), Vec::new());
-        // Bounded reads: a chatty hook cannot grow memory without limit.
-        let _ = (&mut out).take(MAX_OUTPUT as u64).read_to_end(&mut a).await;
-        let _ = (&mut err).take(MAX_OUTPUT as u64).read_to_end(&mut b).await;
+        // Bounded reads, both pipes at once: a chatty hook cannot grow memory without limit,
+        // nor stall on a full stderr pipe while stdout is still open. What is past the bound
+        // is drained and dropped.
+        tokio::join!(drain(&mut out, &mut a), drain(&mut err, &mut b));
         (a, b)
     };
     let waited = tokio::time::timeout(Duration::from_secs(spec.timeout_s.max(1)), async {
@@ -91,6 +100,12 @@ pub async fn run(name: &str, spec: &HookSpec, env: &HookEnv) -> Result<HookRun, 
     }
 }
 
+/// Keeps the first [`MAX_OUTPUT`] bytes of `r` and discards the rest until its end.
+async fn drain<R: tokio::io::AsyncRead + Unpin>(r: &mut R, keep: &mut Vec<u8>) {
+    let _ = (&mut *r).take(MAX_OUTPUT as u64).read_to_end(keep).await;
+    let _ = tokio::io::copy(r, &mut tokio::io::sink()).await;
+}
+
 /// The `referee` binary for hooks: the running binary when it is referee, else `referee` on
 /// PATH (tests run inside a test harness binary).
 fn referee_bin(current: &str) -> String {
@@ -113,9 +128,22 @@ mod tests {
 
     #[tokio::test]
     async fn runs_with_env_and_reports_failure_and_timeout() {
-        let env = HookEnv { target: "http://127.0.0.1:1".into(), repo: "r".into(), tag: "t".into(), digest: "d".into() };
-        let ok = run("gc", &HookSpec { run: "echo $REFEREE_REPO:$REFEREE_TAG".into(), timeout_s: 5 }, &env).await.unwrap();
-        assert_eq!(ok.output, "r:t");
+        let env = HookEnv {
+            target: "http://127.0.0.1:1".into(),
+            repo: "r".into(),
+            tag: "t".into(),
+            digest: "d".into(),
+            extra: vec![("REFEREE_GC_KEEP_NEWEST".into(), "2".into())],
+        };
+        let ok = run("gc", &HookSpec { run: "echo $REFEREE_REPO:$REFEREE_TAG:$REFEREE_GC_KEEP_NEWEST".into(), timeout_s: 5 }, &env)
+            .await
+            .unwrap();
+        assert_eq!(ok.output, "r:t:2");
+        // 100 KiB on stderr before stdout closes: read both at once, keep the bound.
+        let loud = run("gc", &HookSpec { run: "head -c 102400 /dev/zero | tr '\\0' e >&2; echo done".into(), timeout_s: 5 }, &env)
+            .await
+            .unwrap();
+        assert!(loud.output.starts_with("done") && loud.output.len() <= 2 * MAX_OUTPUT, "{}", loud.output.len());
         let bad = run("gc", &HookSpec { run: "echo nope >&2; exit 3".into(), timeout_s: 5 }, &env).await.unwrap_err();
         assert!(bad.contains("exited with Some(3)") && bad.contains("nope"), "{bad}");
         let slow = run("gc", &HookSpec { run: "sleep 5".into(), timeout_s: 1 }, &env).await.unwrap_err();

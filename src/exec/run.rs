@@ -707,9 +707,18 @@ async fn exec_step(step: &Step, ctx: &mut Ctx<'_>) -> Result<Observation, Client
             repo: entry.map_or_else(|| ctx.main.clone(), |e| e.repo.clone()),
             tag: h.tag.clone().or_else(|| entry.and_then(|e| e.tag.clone())).unwrap_or_default(),
             digest: entry.map(|e| e.built.digest.to_string()).unwrap_or_default(),
+            extra: h.env.iter().map(|(k, v)| (k.0.clone(), v.clone())).collect(),
         };
         match super::hooks::run(h.name.as_str(), &spec, &env).await {
-            Ok(_) => return Ok(Observation::default()),
+            Ok(_) => {
+                // A hook may have stopped and restarted the registry (an offline GC): go on
+                // only once it answers again.
+                if let Err(why) = await_registry(ctx.client, h.name.as_str()).await {
+                    ctx.halted = Some((why.clone(), false));
+                    return Err(ClientError::Other { url: format!("hook {}", h.name.as_str()), msg: why });
+                }
+                return Ok(Observation::default());
+            }
             Err(why) => {
                 ctx.halted = Some((why.clone(), false));
                 return Err(ClientError::Other { url: format!("hook {}", h.name.as_str()), msg: why });
@@ -888,6 +897,30 @@ async fn exec_step(step: &Step, ctx: &mut Ctx<'_>) -> Result<Observation, Client
 
 /// Pushes to another registry of the scenario; with `attach`, a referrer answered without
 /// `OCI-Subject` is added to that registry's referrers tag, as a client would.
+/// How long referee waits for a registry to answer again after a hook.
+const AFTER_HOOK_READY: Duration = Duration::from_secs(30);
+
+/// Waits until `GET /v2/` gets any HTTP answer (bounded by [`AFTER_HOOK_READY`]).
+async fn await_registry(client: &Client, hook: &str) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let mut last = String::new();
+    while started.elapsed() < AFTER_HOOK_READY {
+        match client.ping().await {
+            Ok(_) => {
+                // Only the last attempt belongs in the transcript.
+                return Ok(());
+            }
+            Err(e) => last = e.to_string(),
+        }
+        let _ = client.take_transcript();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!(
+        "after the {hook} hook the registry did not answer GET /v2/ within {} s (last error: {last}); the steps after it were not run",
+        AFTER_HOOK_READY.as_secs()
+    ))
+}
+
 async fn push_remote(
     ctx: &mut Ctx<'_>,
     target: &str,

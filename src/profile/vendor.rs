@@ -321,6 +321,10 @@ const KEYS: &[KeySpec] = &[
     KeySpec { name: "on_subject_delete", forms: &[W("cascade"), W("orphan"), P("gc-later", Param::Text("policy"))] },
     KeySpec { name: "untagged_referrer_gc", forms: &[W("protected"), W("collected"), W("n/a")] },
     KeySpec { name: "orphan_referrer_gc", forms: &[W("never"), P("after", Param::Text("delay")), W("with-subject")] },
+    // Retention rules the gc hook applies when a step passes them (REFEREE_GC_CREATED_BEFORE,
+    // REFEREE_GC_KEEP_NEWEST); referee's own keys, beyond §6.
+    KeySpec { name: "retention_created_before", forms: &[W("enforced"), W("unsupported")] },
+    KeySpec { name: "retention_keep_newest", forms: &[W("enforced"), W("unsupported")] },
     KeySpec {
         name: "gc_trigger",
         forms: &[W("offline-cli"), P("periodic", Param::Text("interval")), W("api-job"), W("none")],

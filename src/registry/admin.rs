@@ -6,7 +6,7 @@
 //!
 //! | endpoint | body | answer |
 //! |---|---|---|
-//! | `/admin/gc` | `{}` or `{"repos": [..], "policy": {GcPolicy}}` (both optional; the policy defaults to the configured one) | [`super::GcReport`] |
+//! | `/admin/gc` | `{}` or `{"repos": [..], "policy": {GcPolicy}, "created_before": RFC 3339, "keep_newest": N}` (all optional; the policy defaults to the configured one, the two retention rules are added to it) | [`super::GcReport`] |
 //! | `/admin/lock` | `{"repo", "tag"}` | `{"repo", "tag", "locked": true, "digest": <target or null>}` |
 //! | `/admin/unlock` | `{"repo", "tag"}` | `{"repo", "tag", "locked": false, "was_locked": bool}` |
 //! | `/admin/referrers-api` | `{"enabled": bool}` | `{"enabled": bool, "previous": bool}` |
@@ -243,6 +243,10 @@ struct GcRequest {
     repos: Option<Vec<String>>,
     /// Overrides `RegistryConfig::gc` for this run.
     policy: Option<GcPolicy>,
+    /// Retention rules added to the policy for this run (what `referee admin gc
+    /// --created-before/--keep-newest` sends).
+    created_before: Option<String>,
+    keep_newest: Option<usize>,
 }
 
 async fn gc_endpoint(Extract(shared): Extract<Arc<Shared>>, body: Bytes) -> Response {
@@ -250,7 +254,13 @@ async fn gc_endpoint(Extract(shared): Extract<Arc<Shared>>, body: Bytes) -> Resp
         Ok(r) => r.unwrap_or_default(),
         Err(resp) => return resp,
     };
-    let policy = req.policy.unwrap_or_else(|| shared.config.gc.clone());
+    let mut policy = req.policy.unwrap_or_else(|| shared.config.gc.clone());
+    if req.created_before.is_some() {
+        policy.created_before = req.created_before;
+    }
+    if req.keep_newest.is_some() {
+        policy.keep_newest = req.keep_newest;
+    }
     let result = {
         let mut st = shared.store.lock();
         gc::collect(&mut st, &policy, req.repos.as_deref(), &shared.config.faults)

@@ -177,6 +177,8 @@ faults! {
     // K: garbage collection.
     gc_sweeps_referrer_blobs => "GC keeps untagged referrers but collects their blobs (breaks: kept manifests stay pullable)",
     gc_blob_refcount_broken => "GC collects every blob of a collected manifest, even blobs a kept manifest still uses (breaks: shared blobs such as the empty JSON survive)",
+    retention_created_inverted => "the created_before retention rule collects manifests created after the cut-off instead of before it (breaks: retention by created range)",
+    keep_newest_by_push_order => "the keep_newest retention rule keeps the last pushed referrers, not the newest by org.opencontainers.image.created (breaks: keep the newest N)",
     // I: blob mount.
     mount_without_copy => "a mount answers 201 but the blob never appears in the target repository (breaks: a 201 mount means the blob is there)",
     false_mount => "a mount of a blob that exists nowhere answers 201 (breaks: no false mount)",

@@ -286,7 +286,8 @@ fn plan(
     let mut doomed: HashSet<&Digest> = HashSet::new();
     if let Some(cut) = cutoff {
         for (d, r) in &repo.manifests {
-            if !roots.contains(d) && created(r).is_some_and(|c| c < cut) {
+            let older = created(r).is_some_and(|c| if faults.retention_created_inverted { c > cut } else { c < cut });
+            if !roots.contains(d) && older {
                 doomed.insert(d);
             }
         }
@@ -300,7 +301,11 @@ fn plan(
         }
         for (_, mut list) in by_subject {
             // Newest first: by the annotation (missing = oldest), then by push order.
-            list.sort_by_key(|(_, r)| std::cmp::Reverse((created(r), r.seq)));
+            if faults.keep_newest_by_push_order {
+                list.sort_by_key(|(_, r)| std::cmp::Reverse(r.seq));
+            } else {
+                list.sort_by_key(|(_, r)| std::cmp::Reverse((created(r), r.seq)));
+            }
             for (d, _) in list.into_iter().skip(n) {
                 if !roots.contains(d) {
                     doomed.insert(d);

@@ -543,6 +543,32 @@ pub struct HookStep {
     /// The tag it is about (`REFEREE_TAG`).
     #[serde(default)]
     pub tag: Option<String>,
+    /// More variables for the hook, e.g. a retention rule for `gc`
+    /// (`REFEREE_GC_CREATED_BEFORE`, `REFEREE_GC_KEEP_NEWEST`). Names start with `REFEREE_`
+    /// and may not replace the variables referee sets itself.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<HookVar, String>,
+}
+
+/// The name of a variable a `hook:` step passes: `REFEREE_` then `A-Z`, `0-9`, `_`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct HookVar(pub String);
+
+impl<'de> Deserialize<'de> for HookVar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let rest = s.strip_prefix("REFEREE_").unwrap_or("");
+        if rest.is_empty() || !rest.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') {
+            return Err(serde::de::Error::custom(format!(
+                "hook variable '{s}' must be REFEREE_ followed by A-Z, 0-9 or _ (e.g. REFEREE_GC_KEEP_NEWEST)"
+            )));
+        }
+        if crate::exec::hooks::RESERVED_VARS.contains(&s.as_str()) {
+            return Err(serde::de::Error::custom(format!("hook variable '{s}' is set by referee itself and cannot be given")));
+        }
+        Ok(HookVar(s))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
