@@ -109,28 +109,42 @@ async fn ferro_runs_b_to_e_with_known_deviations_only() {
 }
 
 /// distribution 2.8's real GC (`garbage-collect --delete-untagged`, the distribution-2.8
-/// profile's gc hook) removes untagged referrers even when a tagged fallback index lists them
-/// (distribution#3004/#3178): K3 is Failed with the reason; K1 holds as the profile declares
-/// (`untagged_referrer_gc: collected`).
+/// profile's gc hook), run the way upstream says: the hook stops the registry, collects, and
+/// starts it again (referee waits until it answers). It removes untagged referrers even when
+/// a tagged fallback index lists them (distribution#3004/#3178): K3 is Failed with the reason;
+/// K1 holds as the profile declares (`untagged_referrer_gc: collected`); the retention checks
+/// are Skipped, since the profile declares no retention rules.
 #[tokio::test(flavor = "multi_thread")]
 async fn docker_registry_real_gc_breaks_fallback_listed_referrers() {
-    let Some(reg) = external::docker_registry() else { return };
-    let config = reg.config_path().expect("docker-registry has a config file").display().to_string();
+    let Some(mut reg) = external::docker_registry() else { return };
+    let first_pid = reg.pid();
+    let (gc, restart) = reg.offline_hooks();
     let cfg = RunConfig {
         target: Some(reg.url.clone()),
         filter: vec!["gc-retention".into()],
         profile: Some("distribution-2.8".into()),
-        hooks: vec![("gc".into(), format!("docker-registry garbage-collect --delete-untagged '{config}'"))],
+        hooks: vec![("gc".into(), gc), ("restart".into(), restart)],
         ..RunConfig::new(scenarios())
     };
     let report = app::run(cfg).await.expect("run").report;
-    assert_eq!(report.count(Outcome::Errored), 0, "{}", show(&report));
+    assert_eq!(report.count(Outcome::Errored), 0, "{}\n{}", show(&report), reg.log_tail());
     let v = verdicts(&report);
     assert_eq!(v["K3"], Outcome::Failed, "{}", show(&report));
     let k3 = report.checks.iter().find(|c| c.info.id == "K3").unwrap();
     assert!(k3.reason.contains("404"), "the reason shows the referrer is gone: {}", k3.reason);
     assert_eq!(v["K1"], Outcome::Passed, "declared untagged_referrer_gc: collected holds:\n{}", show(&report));
     assert_eq!(v["K5"], Outcome::Passed, "{}", show(&report));
+    for id in ["K7", "K8"] {
+        assert_eq!(v[id], Outcome::Skipped, "{id}: the profile declares no retention rule:\n{}", show(&report));
+    }
+    // The registry really was stopped and started again (by the hooks, once per GC).
+    let pid = std::fs::read_to_string(reg.dir().join("registry.pid")).unwrap();
+    assert_ne!(pid.trim(), first_pid.to_string(), "the gc hook restarted the registry");
+    assert!(std::path::Path::new(&format!("/proc/{}", pid.trim())).exists(), "the restarted registry runs");
+    reg.stop();
+    assert!(!std::path::Path::new(&format!("/proc/{}/cmdline", pid.trim())).exists()
+        || std::fs::read_to_string(format!("/proc/{}/cmdline", pid.trim())).unwrap_or_default().is_empty(),
+        "stop() also stopped the registry the hook started");
 }
 
 /// Multi-registry copy between the embedded registry (full mode, referrers API) and Debian's

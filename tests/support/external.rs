@@ -72,6 +72,9 @@ pub struct ExternalRegistry {
     binary: PathBuf,
     credentials: Option<(String, String)>,
     stopped: bool,
+    /// Set by [`ExternalRegistry::offline_hooks`]: where the hooks write the PID of the
+    /// registry they started in place of `child`.
+    pidfile: Option<PathBuf>,
 }
 
 impl ExternalRegistry {
@@ -144,13 +147,62 @@ impl ExternalRegistry {
         cmd.arg(config).stdin(Stdio::null()).output()
     }
 
-    /// Kills the child (by PID) and reaps it. Idempotent; also done on drop.
+    /// Writes a hook script for a registry whose GC must run offline, as distribution's
+    /// does, and returns the `gc` and `restart` hook commands:
+    ///
+    /// - `gc` stops the registry (by PID), runs `garbage-collect --delete-untagged CONFIG`
+    ///   and starts it again on the same port;
+    /// - `restart` stops it and starts it again.
+    ///
+    /// Neither waits for the new process to serve: referee waits for `GET /v2/` after a hook.
+    /// The PID of the process a hook started is kept in a file, and [`stop`](Self::stop)
+    /// kills that process too. docker-registry only.
+    pub fn offline_hooks(&mut self) -> (String, String) {
+        let config = self.config.clone().expect("offline hooks need docker-registry's config file");
+        let pidfile = self.dir.path().join("registry.pid");
+        fs::write(&pidfile, format!("{}\n", self.child.id())).expect("write the pid file");
+        let script = self.dir.path().join("offline.sh");
+        let q = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', "'\\''"));
+        let text = format!(
+            "# A test-owned docker-registry: stop it, collect garbage (gc), start it again.\n\
+             set -u\n\
+             pid=$(cat {pidfile})\n\
+             kill \"$pid\" 2>/dev/null\n\
+             i=0\n\
+             # Gone, or a zombie its parent (the test) has not reaped yet.\n\
+             while [ -d \"/proc/$pid\" ] && [ \"$(cut -d' ' -f3 \"/proc/$pid/stat\" 2>/dev/null)\" != Z ]; do\n\
+             \x20 i=$((i + 1)); if [ \"$i\" -gt 200 ]; then echo \"registry $pid did not stop\" >&2; exit 1; fi\n\
+             \x20 sleep 0.05\n\
+             done\n\
+             if [ \"$1\" = gc ]; then\n\
+             \x20 {bin} garbage-collect --delete-untagged {config} || exit 1\n\
+             fi\n\
+             {bin} serve {config} >>{log} 2>&1 </dev/null &\n\
+             echo $! > {pidfile}\n",
+            pidfile = q(&pidfile),
+            bin = q(&self.binary),
+            config = q(&config),
+            log = q(&self.log),
+        );
+        fs::write(&script, text).expect("write the hook script");
+        self.pidfile = Some(pidfile);
+        let run = |what: &str| format!("sh {} {what}", q(&script));
+        (run("gc"), run("restart"))
+    }
+
+    /// Kills the child (by PID) and reaps it, and the registry a hook started in its place
+    /// (by the PID in its file). Idempotent; also done on drop.
     pub fn stop(&mut self) {
         if self.stopped {
             return;
         }
         self.stopped = true;
         kill_and_reap(&mut self.child);
+        if let Some(pid) = self.pidfile.as_ref().and_then(|p| fs::read_to_string(p).ok()).and_then(|t| t.trim().parse::<u32>().ok())
+            && pid != self.child.id()
+        {
+            kill_pid(pid);
+        }
     }
 }
 
@@ -247,6 +299,7 @@ pub fn ferro() -> Option<ExternalRegistry> {
                     binary,
                     credentials: None,
                     stopped: false,
+                    pidfile: None,
                 });
             }
             None => continue,
@@ -293,6 +346,7 @@ fn start_docker_registry(
                 binary,
                 credentials,
                 stopped: false,
+                pidfile: None,
             };
         }
     }
@@ -472,6 +526,19 @@ fn parse_status_line(buf: &[u8]) -> Result<u16, String> {
             .parse::<u16>()
             .map_err(|_| format!("bad status line {line:?}")),
         _ => Err(format!("not an HTTP status line: {line:?}")),
+    }
+}
+
+/// Stops a process that is not our child: SIGTERM, up to 5 s for it to go, then SIGKILL.
+fn kill_pid(pid: u32) {
+    let alive = || Path::new(&format!("/proc/{pid}")).exists();
+    let _ = Command::new("kill").arg(pid.to_string()).stderr(Stdio::null()).status();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if alive() {
+        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).stderr(Stdio::null()).status();
     }
 }
 
