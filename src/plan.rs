@@ -2,7 +2,7 @@
 //! names are defined before use, check ids are declared, evaluated, and unique across files.
 //! Errors are [`Diagnostic`]s at `file:line:col`; nothing is sent while any exists.
 
-use crate::scenario::{Capability, Diagnostic, Keyword, Loaded, ScenarioFile};
+use crate::scenario::{Capability, Diagnostic, Keyword, Loaded, ScenarioFile, Step};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -19,6 +19,9 @@ pub struct CheckInfo {
     pub since: String,
     pub scenario: String,
     pub requires: Vec<Capability>,
+    /// Skipped when the profile declares one of these values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_if_declared: Option<crate::scenario::SkipIfDeclared>,
 }
 
 /// One scenario ready to run.
@@ -114,66 +117,21 @@ fn step_lines(text: &str) -> Vec<usize> {
 fn validate(l: &Loaded) -> Vec<Diagnostic> {
     let mut d = vec![];
     let lines = step_lines(&l.text);
-    let line_of = |i: usize| lines.get(i).copied().unwrap_or(1);
     let mut defined: HashSet<&str> = HashSet::new();
     let mut used_checks: HashSet<&str> = HashSet::new();
     for (i, step) in l.file.steps.iter().enumerate() {
-        let actions = step.actions();
-        if actions.len() != 1 {
-            let msg = if actions.is_empty() {
-                "step has no action (one of push_image, push_artifact, push_index, push, referrers, wait_listed, fallback_add, fallback_remove, fallback_read, get_manifest, delete_manifest, tags_list, mount, get_blob)".to_string()
-            } else {
-                format!("step has {} actions ({}); a step does exactly one thing", actions.len(), actions.join(", "))
-            };
-            d.push(Diagnostic::at_token(&l.path, &l.text, line_of(i), "-", msg));
-        }
-        if let Some(r) = &step.referrers {
-            let targets = [r.of.is_some(), r.digest.is_some(), r.random, r.blob_of.is_some()].iter().filter(|x| **x).count();
-            if targets != 1 {
-                d.push(Diagnostic::at_token(
-                    &l.path,
-                    &l.text,
-                    line_of(i),
-                    "referrers",
-                    "referrers needs exactly one of `of`, `digest`, `random`, `blob_of`".into(),
-                ));
-            }
-        }
-        let def = step.defines();
-        for u in step.uses() {
-            if !defined.contains(u) {
-                let help = crate::scenario::diag::suggest(u, defined.iter().copied()).map(|s| format!("did you mean '{s}'?"));
-                d.push(
-                    Diagnostic::at_token(&l.path, &l.text, line_of(i), u, format!("'{u}' is not defined by an earlier step"))
-                        .with_help(help),
-                );
-            }
-        }
-        if let Some((name, _)) = def
-            && !defined.insert(name)
+        let line = lines.get(i).copied().unwrap_or(1);
+        validate_step(l, step, line, false, &mut defined, &mut used_checks, &mut d);
+    }
+    for (id, c) in &l.file.checks {
+        if let Some(s) = &c.skip_if_declared
+            && !crate::profile::vendor::declared_keys().any(|k| k == s.key)
         {
-            d.push(Diagnostic::at_token(&l.path, &l.text, line_of(i), name, format!("'{name}' is defined twice")));
-        }
-        // Expectations may name what this very step defines (`digest_of: <pushed name>`).
-        for u in step.judged_names() {
-            if !defined.contains(u) {
-                let help = crate::scenario::diag::suggest(u, defined.iter().copied()).map(|s| format!("did you mean '{s}'?"));
-                d.push(
-                    Diagnostic::at_token(&l.path, &l.text, line_of(i), u, format!("'{u}' is not defined by this or an earlier step"))
-                        .with_help(help),
-                );
-            }
-        }
-        for id in step.checks.keys() {
-            used_checks.insert(id);
-            if !l.file.checks.contains_key(id) {
-                let help = crate::scenario::diag::suggest(id, l.file.checks.keys().map(String::as_str))
-                    .map(|s| format!("did you mean '{s}'?"));
-                d.push(
-                    Diagnostic::at_token(&l.path, &l.text, line_of(i), id, format!("check '{id}' is not declared under `checks:`"))
-                        .with_help(help),
-                );
-            }
+            let help = crate::scenario::diag::suggest(&s.key, crate::profile::vendor::declared_keys()).map(|k| format!("did you mean '{k}'?"));
+            d.push(
+                Diagnostic::at_token(&l.path, &l.text, 1, &s.key, format!("check '{id}': '{}' is not a profile key", s.key))
+                    .with_help(help),
+            );
         }
     }
     for id in l.file.checks.keys() {
@@ -182,6 +140,139 @@ fn validate(l: &Loaded) -> Vec<Diagnostic> {
         }
     }
     d
+}
+
+/// Validates one step at `line` (steps inside a `parallel` block are shown at the block's line).
+fn validate_step<'a>(
+    l: &'a Loaded,
+    step: &'a Step,
+    line: usize,
+    nested: bool,
+    defined: &mut HashSet<&'a str>,
+    used_checks: &mut HashSet<&'a str>,
+    d: &mut Vec<Diagnostic>,
+) {
+    let actions = step.actions();
+    if actions.len() != 1 {
+        let msg = if actions.is_empty() {
+            "step has no action (one of push_image, push_artifact, push_index, push, referrers, wait_listed, fallback_add, fallback_remove, fallback_read, get_manifest, delete_manifest, tags_list, mount, get_blob, hook, parallel, …)".to_string()
+        } else {
+            format!("step has {} actions ({}); a step does exactly one thing", actions.len(), actions.join(", "))
+        };
+        d.push(Diagnostic::at_token(&l.path, &l.text, line, "-", msg));
+    }
+    if let Some(r) = &step.referrers {
+        let targets = [r.of.is_some(), r.digest.is_some(), r.random, r.blob_of.is_some()].iter().filter(|x| **x).count();
+        if targets != 1 {
+            d.push(Diagnostic::at_token(
+                &l.path,
+                &l.text,
+                line,
+                "referrers",
+                "referrers needs exactly one of `of`, `digest`, `random`, `blob_of`".into(),
+            ));
+        }
+    }
+    if let Some(p) = &step.push
+        && p.blobs_only
+        && (p.manifest_only || p.reference.is_some() || p.wrong_digest)
+    {
+        d.push(Diagnostic::at_token(
+            &l.path,
+            &l.text,
+            line,
+            "blobs_only",
+            "`blobs_only` uploads no manifest: it cannot go with manifest_only, reference or wrong_digest".into(),
+        ));
+    }
+    if let Some(p) = &step.parallel {
+        validate_parallel(l, p, line, nested, defined, used_checks, d);
+    }
+    let def = step.defines();
+    for u in step.uses() {
+        if !defined.contains(u) {
+            let help = crate::scenario::diag::suggest(u, defined.iter().copied()).map(|s| format!("did you mean '{s}'?"));
+            d.push(
+                Diagnostic::at_token(&l.path, &l.text, line, u, format!("'{u}' is not defined by an earlier step")).with_help(help),
+            );
+        }
+    }
+    if let Some((name, _)) = def
+        && !defined.insert(name)
+    {
+        d.push(Diagnostic::at_token(&l.path, &l.text, line, name, format!("'{name}' is defined twice")));
+    }
+    // Expectations may name what this very step defines (`digest_of: <pushed name>`).
+    for u in step.judged_names() {
+        if !defined.contains(u) {
+            let help = crate::scenario::diag::suggest(u, defined.iter().copied()).map(|s| format!("did you mean '{s}'?"));
+            d.push(
+                Diagnostic::at_token(&l.path, &l.text, line, u, format!("'{u}' is not defined by this or an earlier step"))
+                    .with_help(help),
+            );
+        }
+    }
+    for id in step.checks.keys() {
+        used_checks.insert(id);
+        if !l.file.checks.contains_key(id) {
+            let help =
+                crate::scenario::diag::suggest(id, l.file.checks.keys().map(String::as_str)).map(|s| format!("did you mean '{s}'?"));
+            d.push(
+                Diagnostic::at_token(&l.path, &l.text, line, id, format!("check '{id}' is not declared under `checks:`"))
+                    .with_help(help),
+            );
+        }
+    }
+}
+
+/// A `parallel` block: bounds, no block inside a block, and names that stay inside.
+fn validate_parallel<'a>(
+    l: &'a Loaded,
+    p: &'a crate::scenario::Parallel,
+    line: usize,
+    nested: bool,
+    defined: &HashSet<&'a str>,
+    used_checks: &mut HashSet<&'a str>,
+    d: &mut Vec<Diagnostic>,
+) {
+    use crate::scenario::{MAX_CLIENTS, MAX_DURING_RUNS};
+    let mut err = |token: &str, msg: String| d.push(Diagnostic::at_token(&l.path, &l.text, line, token, msg));
+    if nested {
+        err("parallel", "a `parallel` block cannot hold another one".into());
+        return;
+    }
+    if !(1..=MAX_CLIENTS).contains(&p.clients) {
+        err("clients", format!("`clients` must be between 1 and {MAX_CLIENTS}, not {}", p.clients));
+    }
+    if p.each.is_empty() {
+        err("each", "`each` needs at least one step".into());
+    }
+    if let Some(du) = &p.during {
+        if !(1..=MAX_DURING_RUNS).contains(&du.max_runs) {
+            err("max_runs", format!("`max_runs` must be between 1 and {MAX_DURING_RUNS}, not {}", du.max_runs));
+        }
+        if du.steps.is_empty() {
+            err("during", "`during` needs at least one step".into());
+        }
+        if let Some(s) = du.steps.iter().find(|s| s.defines().is_some()) {
+            let name = s.defines().map(|(n, _)| n).unwrap_or_default();
+            err(name, format!("'{name}': `during` runs again and again, so its steps cannot define names"));
+        }
+    }
+    // The clients' names: visible to their later steps and to `then`, not after the block.
+    let mut inner = defined.clone();
+    for s in &p.each {
+        validate_step(l, s, line, true, &mut inner, used_checks, d);
+    }
+    if let Some(du) = &p.during {
+        let mut beside = defined.clone();
+        for s in &du.steps {
+            validate_step(l, s, line, true, &mut beside, used_checks, d);
+        }
+    }
+    for s in &p.then {
+        validate_step(l, s, line, true, &mut inner, used_checks, d);
+    }
 }
 
 /// Builds the plan. `filter` keeps checks whose id or area equals one of its entries (all when
@@ -222,6 +313,7 @@ pub fn plan(loaded: &[Loaded], filter: &[String]) -> Result<Plan, Vec<Diagnostic
                     since: c.since.clone(),
                     scenario: l.file.id.clone(),
                     requires,
+                    skip_if_declared: c.skip_if_declared.clone(),
                 }
             })
             .collect();

@@ -163,6 +163,8 @@ async fn gc_scene(r: &Reg) -> GcScene {
 /// Runs the scene under `policy` (sent with the request when `in_body`, else configured) and
 /// checks the collected manifests, their absence, and that everything else survived.
 async fn gc_case(policy: GcPolicy, in_body: bool, collected: impl Fn(&GcScene) -> Vec<&Digest>) {
+    // No grace: the blobs of the deleted subject, which no manifest claims any more, go now.
+    let policy = GcPolicy { upload_grace_s: 0, ..policy };
     let cfg = RegistryConfig {
         gc: if in_body {
             GcPolicy::default()
@@ -311,6 +313,31 @@ async fn gc_fallback_listed_pin_can_be_switched_off() {
         ..GcPolicy::default()
     };
     gc_case(policy, false, |_| vec![]).await;
+}
+
+/// A blob uploaded but not yet claimed by a manifest survives GC within the grace window (a
+/// push on its way), so the manifest that follows is accepted; with no grace, or with the
+/// `gc_no_upload_grace` fault, it is collected and the manifest refused.
+#[tokio::test]
+async fn gc_keeps_fresh_uploads_within_the_grace_window() {
+    for (policy, faults, kept) in [
+        (GcPolicy::default(), Faults::default(), true),
+        (GcPolicy { upload_grace_s: 0, ..GcPolicy::default() }, Faults::default(), false),
+        (GcPolicy::default(), Faults::from_names(&["gc_no_upload_grace"]).unwrap(), false),
+    ] {
+        let r = start(RegistryConfig { gc: policy.clone(), faults, ..RegistryConfig::default() }).await;
+        r.push("fresh", &ManifestBuilder::image("fresh/base").build(), Some("base")).await;
+        let img = ManifestBuilder::image("fresh/late").build();
+        for b in &img.blobs {
+            assert_eq!(r.c.push_blob("fresh", b).await.unwrap().status, 201);
+        }
+        r.admin("gc", json!({})).await;
+        for b in &img.blobs {
+            assert_eq!(r.blob_exists("fresh", &b.digest).await, kept, "{policy:?}");
+        }
+        let put = r.c.put_manifest("fresh", "late", &img.media_type, &img.bytes).await.unwrap();
+        assert_eq!(put.status, if kept { 201 } else { 400 }, "{policy:?}: {}", put.describe());
+    }
 }
 
 #[tokio::test]

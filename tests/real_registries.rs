@@ -137,6 +137,10 @@ async fn docker_registry_real_gc_breaks_fallback_listed_referrers() {
     for id in ["K7", "K8"] {
         assert_eq!(v[id], Outcome::Skipped, "{id}: the profile declares no retention rule:\n{}", show(&report));
     }
+    // Its GC runs offline (gc_trigger: offline-cli): nothing can push while it runs.
+    assert_eq!(v["K6"], Outcome::Skipped, "{}", show(&report));
+    let k6 = report.checks.iter().find(|c| c.info.id == "K6").unwrap();
+    assert!(k6.reason.contains("offline-cli"), "{}", k6.reason);
     // The registry really was stopped and started again (by the hooks, once per GC).
     let pid = std::fs::read_to_string(reg.dir().join("registry.pid")).unwrap();
     assert_ne!(pid.trim(), first_pid.to_string(), "the gc hook restarted the registry");

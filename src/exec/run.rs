@@ -185,6 +185,7 @@ async fn probe(client: &Client, repo: &str, residue: &mut Vec<Residue>) -> Resul
 }
 
 /// A manifest the scenario built, and whether (and where) it was pushed.
+#[derive(Clone)]
 struct Entry {
     built: Built,
     repo: String,
@@ -216,9 +217,11 @@ struct Ctx<'a> {
     mirrors: HashMap<String, Client>,
     /// What was written to other registries, for cleanup: (target, repo, manifest).
     remote_order: Vec<(String, String, Built)>,
+    /// Added to every seed, so each client of a `parallel` block builds its own content.
+    seed_suffix: String,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
     fn repo(&self, r: RepoRef) -> String {
         match r {
             RepoRef::Main => self.main.clone(),
@@ -230,6 +233,41 @@ impl Ctx<'_> {
 
     fn built(&self, name: &str) -> Option<&Built> {
         self.entries.get(name).map(|e| &e.built)
+    }
+
+    /// A context for one client of a `parallel` block: what is known so far, its own client
+    /// and seed, nothing pushed yet.
+    fn sub<'b>(&self, client: &'b Client, suffix: &str) -> Ctx<'b>
+    where
+        'a: 'b,
+    {
+        Ctx {
+            client,
+            main: self.main.clone(),
+            other: self.other.clone(),
+            fresh: self.fresh.clone(),
+            entries: self.entries.clone(),
+            order: vec![],
+            extra_blobs: vec![],
+            max_pages: self.max_pages,
+            hooks: self.hooks,
+            target: self.target.clone(),
+            halted: None,
+            missing: self.missing.clone(),
+            mirrors: self.mirrors.iter().map(|(n, c)| (n.clone(), c.fork())).collect(),
+            remote_order: vec![],
+            seed_suffix: format!("{}{suffix}", self.seed_suffix),
+        }
+    }
+
+    /// Takes over what a client's context pushed (for cleanup) and a hook failure.
+    fn absorb(&mut self, sub: Ctx) {
+        self.order.extend(sub.order);
+        self.extra_blobs.extend(sub.extra_blobs);
+        self.remote_order.extend(sub.remote_order);
+        if self.halted.is_none() {
+            self.halted = sub.halted;
+        }
     }
 }
 
@@ -251,10 +289,15 @@ async fn run_scenario(
     residue: &mut Vec<Residue>,
 ) -> Vec<CheckResult> {
     let started = Instant::now();
-    let missing = |req: &[Capability]| -> Option<String> {
-        req.iter().find_map(|c| {
+    let missing = |c: &CheckInfo| -> Option<String> {
+        let lacks = c.requires.iter().find_map(|c| {
             let st = caps.iter().find(|s| s.name == c.name())?;
             (!st.supported).then(|| format!("requires {}, which the registry lacks: {}", c.name(), st.observed))
+        });
+        lacks.or_else(|| {
+            let s = c.skip_if_declared.as_ref()?;
+            let value = opts.declares.get(&s.key)?;
+            s.values.contains(value).then(|| format!("the profile declares {}: {value}: {}", s.key, s.reason))
         })
     };
     // A scenario that names a registry nobody gave sends nothing.
@@ -263,18 +306,18 @@ async fn run_scenario(
         return s.checks.iter().map(|c| result(c, Outcome::Skipped, why.clone(), vec![])).collect();
     }
     // A scenario whose every check lacks a capability sends nothing.
-    if s.checks.iter().all(|c| missing(&c.requires).is_some()) {
+    if s.checks.iter().all(|c| missing(c).is_some()) {
         return s
             .checks
             .iter()
-            .map(|c| result(c, Outcome::Skipped, missing(&c.requires).unwrap_or_default(), vec![]))
+            .map(|c| result(c, Outcome::Skipped, missing(c).unwrap_or_default(), vec![]))
             .collect();
     }
     let mut acc: HashMap<String, Acc> = s
         .checks
         .iter()
         .map(|c| {
-            let skip = missing(&c.requires);
+            let skip = missing(c);
             let a = Acc {
                 outcome: if skip.is_some() { Outcome::Skipped } else { Outcome::Disabled },
                 reasons: skip.into_iter().collect(),
@@ -286,7 +329,7 @@ async fn run_scenario(
         })
         .collect();
     let skipped_for_caps: HashSet<String> =
-        s.checks.iter().filter(|c| missing(&c.requires).is_some()).map(|c| c.id.clone()).collect();
+        s.checks.iter().filter(|c| missing(c).is_some()).map(|c| c.id.clone()).collect();
     let mut ctx = Ctx {
         client,
         main: repo.to_string(),
@@ -302,100 +345,18 @@ async fn run_scenario(
         missing: HashMap::new(),
         mirrors: opts.mirrors.iter().map(|(n, c)| (n.clone(), c.fork())).collect(),
         remote_order: vec![],
+        seed_suffix: String::new(),
     };
+    let live: HashSet<String> = acc
+        .keys()
+        .filter(|id| !skipped_for_caps.contains(*id) && !s.disabled.contains(*id))
+        .cloned()
+        .collect();
+    let env = StepEnv { live: &live, declares: &opts.declares };
     for (i, step) in s.file.steps.iter().enumerate() {
-        let active: Vec<(&String, &Expect)> = step
-            .checks
-            .iter()
-            .filter(|(id, _)| acc.contains_key(*id) && !skipped_for_caps.contains(*id) && !s.disabled.contains(*id))
-            .collect();
-        let is_check_step = !step.checks.is_empty();
-        // Steps that only serve filtered-out or capability-skipped checks are not sent.
-        if is_check_step && active.is_empty() && step_defines(step).is_none() {
-            continue;
-        }
         let label = format!("step {} ({})", i + 1, step.actions().first().copied().unwrap_or("?"));
-        // After a failed or missing hook the registry is not in the state later steps assume.
-        if let Some((why, skip)) = &ctx.halted {
-            let outcome = if *skip { Outcome::Skipped } else { Outcome::Errored };
-            for (id, _) in &active {
-                add(&mut acc, id, outcome, Some(why.clone()), vec![], vec![]);
-            }
-            continue;
-        }
-        let dep = dependency_failure(step, &ctx);
-        let obs = match &dep {
-            Some(_) => Err(None),
-            None => exec_step(step, &mut ctx).await.map_err(Some),
-        };
-        let transcript = client.take_transcript();
-        match (&dep, &obs) {
-            (Some((why, by_check)), _) => {
-                let outcome = if *by_check { Outcome::Skipped } else { Outcome::Errored };
-                for (id, _) in &active {
-                    add(&mut acc, id, outcome, Some(why.clone()), vec![], transcript.clone());
-                }
-                mark_failed(step, &mut ctx, why.clone(), *by_check);
-            }
-            (None, Err(Some(e))) => {
-                let why = format!("{label}: {e}");
-                for (id, _) in &active {
-                    add(&mut acc, id, Outcome::Errored, Some(why.clone()), vec![], transcript.clone());
-                }
-                mark_failed(step, &mut ctx, format!("setup failed: {why}"), false);
-            }
-            (None, Err(None)) => unreachable!("no dependency failure without a reason"),
-            (None, Ok(obs)) => {
-                let names: Names = ctx.entries.iter().map(|(k, v)| (k.as_str(), &v.built)).collect();
-                for (id, e) in &active {
-                    let (outcome, reason, notes) = match judge_declared(e, obs, &names, &opts.declares) {
-                        Judgement::Pass(n) => (Outcome::Passed, None, n),
-                        Judgement::Fail(f) => (Outcome::Failed, Some(format!("{label}: {}", f.join("; "))), vec![]),
-                        Judgement::Skip(r) => (Outcome::Skipped, Some(r), vec![]),
-                    };
-                    add(&mut acc, id, outcome, reason, notes, transcript.clone());
-                    if let Some((_, ms)) = obs.listed
-                        && let Some(a) = acc.get_mut(id.as_str())
-                    {
-                        a.measurements.insert("visibility_lag_ms".into(), ms as f64);
-                    }
-                }
-                // Content that is gone (e.g. collected) cannot be judged by later steps.
-                if let (Some(g), Some(r)) = (&step.get_manifest, &obs.response)
-                    && let Some(name) = g.of.as_deref()
-                    && r.status == 404
-                    && let Some(en) = ctx.entries.get_mut(name)
-                {
-                    en.failure = Some((format!("'{name}' is no longer stored (GET answered 404)"), true));
-                }
-                // A delete that did not happen leaves the name in a state later steps cannot judge.
-                if let (Some(d), Some(r)) = (&step.delete_manifest, &obs.response)
-                    && let Some(name) = d.of.as_deref()
-                    && r.status != 202
-                    && let Some(en) = ctx.entries.get_mut(name)
-                {
-                    let why = format!("depends on deleting '{name}', which answered {}", r.describe());
-                    en.failure = Some((why, !active.is_empty()));
-                }
-                // A push that did not succeed leaves its name unusable for later steps.
-                if let (Some(name), Some(r)) = (step_defines(step).or(step.push.as_ref().map(|p| p.name.as_str())), &obs.response)
-                    && obs.pushed.is_some()
-                    && r.status != 201
-                    && obs.followup.as_ref().is_none_or(|f| f.status != 201)
-                {
-                    let why = format!("{label} answered {}", r.describe());
-                    let by_check = !active.is_empty();
-                    let why = if by_check {
-                        format!("depends on '{name}', whose push failed ({why})")
-                    } else {
-                        format!("setup failed: {why}")
-                    };
-                    if let Some(en) = ctx.entries.get_mut(name) {
-                        en.failure = Some((why, by_check));
-                        en.pushed = false;
-                    }
-                }
-            }
+        for c in run_step(label, step, &mut ctx, &env).await {
+            add(&mut acc, c);
         }
     }
     cleanup_ctx(&ctx, residue).await;
@@ -423,21 +384,153 @@ async fn run_scenario(
         .collect()
 }
 
-fn add(acc: &mut HashMap<String, Acc>, id: &str, o: Outcome, reason: Option<String>, notes: Vec<String>, t: Vec<Exchange>) {
-    let Some(a) = acc.get_mut(id) else { return };
-    if o > a.outcome {
+/// What one evaluation of a step adds to a check's verdict.
+struct Contribution {
+    id: String,
+    outcome: Outcome,
+    reason: Option<String>,
+    notes: Vec<String>,
+    transcript: Vec<Exchange>,
+    measurements: Vec<(String, f64)>,
+}
+
+impl Contribution {
+    fn new(id: &str, outcome: Outcome, reason: Option<String>, notes: Vec<String>, transcript: Vec<Exchange>) -> Self {
+        Contribution { id: id.to_string(), outcome, reason, notes, transcript, measurements: vec![] }
+    }
+}
+
+fn add(acc: &mut HashMap<String, Acc>, c: Contribution) {
+    let Some(a) = acc.get_mut(&c.id) else { return };
+    if c.outcome > a.outcome {
         // The verdict rises; reasons of lower outcomes no longer explain it.
         a.reasons.clear();
-        a.outcome = o;
+        a.outcome = c.outcome;
     }
-    if o == a.outcome
-        && let Some(r) = reason
+    if c.outcome == a.outcome
+        && let Some(r) = c.reason
         && !a.reasons.contains(&r)
     {
         a.reasons.push(r);
     }
-    a.notes.extend(notes);
-    a.transcript.extend(t);
+    a.notes.extend(c.notes);
+    a.transcript.extend(c.transcript);
+    a.measurements.extend(c.measurements);
+}
+
+/// What every step of a scenario judges with: the checks still in play and the profile.
+struct StepEnv<'e> {
+    live: &'e HashSet<String>,
+    declares: &'e super::expect::Declares,
+}
+
+type StepFuture<'c> = std::pin::Pin<Box<dyn std::future::Future<Output = Vec<Contribution>> + 'c>>;
+
+/// Runs one step (a `parallel` block with everything in it) and judges it for every live check
+/// it names. Boxed: a block runs steps itself.
+fn run_step<'c, 'a: 'c>(label: String, step: &'c Step, ctx: &'c mut Ctx<'a>, env: &'c StepEnv<'c>) -> StepFuture<'c> {
+    Box::pin(async move {
+        let mut out = vec![];
+        let all = step.all_checks();
+        let active: Vec<(&String, Option<&Expect>)> =
+            all.into_iter().filter(|id| env.live.contains(*id)).map(|id| (id, step.checks.get(id))).collect();
+        // Steps that only serve filtered-out or capability-skipped checks are not sent.
+        if !step.all_checks().is_empty() && active.is_empty() && step_defines(step).is_none() {
+            return out;
+        }
+        // After a failed or missing hook the registry is not in the state later steps assume.
+        if let Some((why, skip)) = &ctx.halted {
+            let outcome = if *skip { Outcome::Skipped } else { Outcome::Errored };
+            for (id, _) in &active {
+                out.push(Contribution::new(id, outcome, Some(why.clone()), vec![], vec![]));
+            }
+            return out;
+        }
+        if let Some(p) = &step.parallel {
+            return run_parallel(label, p, ctx, env).await;
+        }
+        let active: Vec<(&String, &Expect)> = active.into_iter().filter_map(|(id, e)| e.map(|e| (id, e))).collect();
+        let dep = dependency_failure(step, ctx);
+        let obs = match &dep {
+            Some(_) => Err(None),
+            None => exec_step(step, ctx).await.map_err(Some),
+        };
+        let transcript = ctx.client.take_transcript();
+        match (&dep, &obs) {
+            (Some((why, by_check)), _) => {
+                let outcome = if *by_check { Outcome::Skipped } else { Outcome::Errored };
+                for (id, _) in &active {
+                    out.push(Contribution::new(id, outcome, Some(why.clone()), vec![], transcript.clone()));
+                }
+                mark_failed(step, ctx, why.clone(), *by_check);
+            }
+            (None, Err(Some(e))) => {
+                let why = format!("{label}: {e}");
+                for (id, _) in &active {
+                    out.push(Contribution::new(id, Outcome::Errored, Some(why.clone()), vec![], transcript.clone()));
+                }
+                mark_failed(step, ctx, format!("setup failed: {why}"), false);
+            }
+            (None, Err(None)) => unreachable!("no dependency failure without a reason"),
+            (None, Ok(obs)) => {
+                let names: Names = ctx.entries.iter().map(|(k, v)| (k.as_str(), &v.built)).collect();
+                for (id, e) in &active {
+                    let (outcome, reason, notes) = match judge_declared(e, obs, &names, env.declares) {
+                        Judgement::Pass(n) => (Outcome::Passed, None, n),
+                        Judgement::Fail(f) => (Outcome::Failed, Some(format!("{label}: {}", f.join("; "))), vec![]),
+                        Judgement::Skip(r) => (Outcome::Skipped, Some(r), vec![]),
+                    };
+                    let mut c = Contribution::new(id, outcome, reason, notes, transcript.clone());
+                    if let Some((_, ms)) = obs.listed {
+                        c.measurements.push(("visibility_lag_ms".into(), ms as f64));
+                    }
+                    out.push(c);
+                }
+                drop(names);
+                note_consequences(step, ctx, obs, &label, !active.is_empty());
+            }
+        }
+        out
+    })
+}
+
+/// What an answer means for later steps: content that is gone, a delete that did not happen,
+/// a push that did not succeed.
+fn note_consequences(step: &Step, ctx: &mut Ctx, obs: &Observation, label: &str, judged: bool) {
+    // Content that is gone (e.g. collected) cannot be judged by later steps.
+    if let (Some(g), Some(r)) = (&step.get_manifest, &obs.response)
+        && let Some(name) = g.of.as_deref()
+        && r.status == 404
+        && let Some(en) = ctx.entries.get_mut(name)
+    {
+        en.failure = Some((format!("'{name}' is no longer stored (GET answered 404)"), true));
+    }
+    // A delete that did not happen leaves the name in a state later steps cannot judge.
+    if let (Some(d), Some(r)) = (&step.delete_manifest, &obs.response)
+        && let Some(name) = d.of.as_deref()
+        && r.status != 202
+        && let Some(en) = ctx.entries.get_mut(name)
+    {
+        let why = format!("depends on deleting '{name}', which answered {}", r.describe());
+        en.failure = Some((why, judged));
+    }
+    // A push that did not succeed leaves its name unusable for later steps.
+    if let (Some(name), Some(r)) = (step_defines(step).or(step.push.as_ref().map(|p| p.name.as_str())), &obs.response)
+        && obs.pushed.is_some()
+        && r.status != 201
+        && obs.followup.as_ref().is_none_or(|f| f.status != 201)
+    {
+        let why = format!("{label} answered {}", r.describe());
+        let why = if judged {
+            format!("depends on '{name}', whose push failed ({why})")
+        } else {
+            format!("setup failed: {why}")
+        };
+        if let Some(en) = ctx.entries.get_mut(name) {
+            en.failure = Some((why, judged));
+            en.pushed = false;
+        }
+    }
 }
 
 fn step_defines(step: &Step) -> Option<&str> {
@@ -470,7 +563,141 @@ fn mark_failed(step: &Step, ctx: &mut Ctx, why: String, by_check: bool) {
 }
 
 fn seed(ctx: &Ctx, name: &str) -> String {
-    format!("{}/{name}", ctx.main)
+    format!("{}/{name}{}", ctx.main, ctx.seed_suffix)
+}
+
+/// `steps` with `{client}` replaced by `k` in every string.
+fn for_client(steps: &[Step], k: usize) -> Vec<Step> {
+    fn walk(v: &mut serde_json::Value, k: &str) {
+        match v {
+            serde_json::Value::String(s) if s.contains("{client}") => *s = s.replace("{client}", k),
+            serde_json::Value::Array(a) => a.iter_mut().for_each(|x| walk(x, k)),
+            serde_json::Value::Object(o) => o.values_mut().for_each(|x| walk(x, k)),
+            _ => {}
+        }
+    }
+    steps
+        .iter()
+        .map(|s| {
+            let Ok(mut v) = serde_json::to_value(s) else { return s.clone() };
+            walk(&mut v, &k.to_string());
+            serde_json::from_value(v).unwrap_or_else(|_| s.clone())
+        })
+        .collect()
+}
+
+/// Polls every future until all are done, on this task (the clients' requests overlap; no
+/// `'static` bound, so they can borrow their contexts).
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    use std::task::Poll;
+    let mut futures: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, out) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if out.is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(o) => *out = Some(o),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { Poll::Pending } else { Poll::Ready(()) }
+    })
+    .await;
+    outputs.into_iter().map(|o| o.expect("every future finished")).collect()
+}
+
+/// A `parallel` block: `clients` contexts run `each` together (after a common start) while
+/// `during` runs beside them until they are done (at least once, at most `max_runs`); then each
+/// client runs `then`. Every judgement carries the block's numbers as measurements.
+async fn run_parallel(label: String, p: &crate::scenario::Parallel, ctx: &mut Ctx<'_>, env: &StepEnv<'_>) -> Vec<Contribution> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let n = p.clients.clamp(1, crate::scenario::MAX_CLIENTS);
+    let clients: Vec<Client> = (0..n).map(|_| ctx.client.fork()).collect();
+    let beside_client = ctx.client.fork();
+    let each: Vec<Vec<Step>> = (1..=n).map(|k| for_client(&p.each, k)).collect();
+    let then: Vec<Vec<Step>> = (1..=n).map(|k| for_client(&p.then, k)).collect();
+    let mut subs: Vec<Ctx> = clients.iter().enumerate().map(|(k, c)| ctx.sub(c, &format!("#{}", k + 1))).collect();
+    let mut beside = ctx.sub(&beside_client, "#during");
+    let barrier = tokio::sync::Barrier::new(n + usize::from(p.during.is_some()));
+    let running = AtomicUsize::new(n);
+    let started = Instant::now();
+    let (barrier, running) = (&barrier, &running);
+    let clients_done = join_all(
+        subs.iter_mut()
+            .zip(&each)
+            .enumerate()
+            .map(|(k, (sub, steps))| {
+                let label = &label;
+                async move {
+                    barrier.wait().await;
+                    let mut out = vec![];
+                    for (i, s) in steps.iter().enumerate() {
+                        let l = format!("{label}, client {} step {}", k + 1, i + 1);
+                        out.extend(run_step(l, s, sub, env).await);
+                    }
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    out
+                }
+            })
+            .collect(),
+    );
+    let beside_runs = async {
+        let Some(d) = &p.during else { return (vec![], 0usize) };
+        barrier.wait().await;
+        let (mut out, mut runs) = (vec![], 0usize);
+        while runs < d.max_runs.clamp(1, crate::scenario::MAX_DURING_RUNS) && (runs == 0 || running.load(Ordering::SeqCst) > 0) {
+            runs += 1;
+            for (i, s) in d.steps.iter().enumerate() {
+                let l = format!("{label}, during run {runs} step {}", i + 1);
+                out.extend(run_step(l, s, &mut beside, env).await);
+            }
+            if beside.halted.is_some() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        (out, runs)
+    };
+    let (client_outs, (mut out, runs)) = tokio::join!(clients_done, beside_runs);
+    let elapsed_ms = started.elapsed().as_millis() as f64;
+    out.extend(client_outs.into_iter().flatten());
+    // What `during` broke (a failed hook) stops the `then` steps too.
+    if let Some(h) = &beside.halted {
+        for sub in &mut subs {
+            sub.halted.get_or_insert_with(|| h.clone());
+        }
+    }
+    let then_outs = join_all(
+        subs.iter_mut()
+            .zip(&then)
+            .enumerate()
+            .map(|(k, (sub, steps))| {
+                let label = &label;
+                async move {
+                    let mut out = vec![];
+                    for (i, s) in steps.iter().enumerate() {
+                        let l = format!("{label}, client {} then step {}", k + 1, i + 1);
+                        out.extend(run_step(l, s, sub, env).await);
+                    }
+                    out
+                }
+            })
+            .collect(),
+    )
+    .await;
+    out.extend(then_outs.into_iter().flatten());
+    for sub in subs {
+        ctx.absorb(sub);
+    }
+    ctx.absorb(beside);
+    for c in &mut out {
+        c.measurements.push(("parallel_clients".into(), n as f64));
+        c.measurements.push(("during_runs".into(), runs as f64));
+        c.measurements.push(("parallel_elapsed_ms".into(), elapsed_ms));
+    }
+    out
 }
 
 fn subject_descriptor(ctx: &Ctx, name: &str, alg: Option<Algorithm>, delta: i64) -> crate::oci::Descriptor {
@@ -585,6 +812,20 @@ async fn exec_step(step: &Step, ctx: &mut Ctx<'_>) -> Result<Observation, Client
         }
         if p.wrong_digest {
             reference = Digest::sha256(format!("not-{}", built.digest).as_bytes()).to_string();
+        }
+        if p.blobs_only {
+            // The first half of a push: what a client uploads before its manifest.
+            let mut last = None;
+            for blob in &built.blobs {
+                let r = ctx.client.push_blob(&repo, blob).await?;
+                let ok = r.status == 201;
+                last = Some(r);
+                if !ok {
+                    break;
+                }
+            }
+            ctx.order.push((repo, built.clone()));
+            return Ok(Observation { response: last, ..Default::default() });
         }
         if p.manifest_only || p.reference.is_some() || p.wrong_digest {
             let r = ctx.client.put_manifest(&repo, &reference, &built.media_type, &built.bytes).await?;
@@ -726,7 +967,7 @@ async fn exec_step(step: &Step, ctx: &mut Ctx<'_>) -> Result<Observation, Client
         }
     }
     if let Some(w) = &step.wait {
-        tokio::time::sleep(Duration::from_secs(w.seconds.min(600))).await;
+        tokio::time::sleep(w.duration()).await;
         return Ok(Observation::default());
     }
     if step.ping.is_some() {

@@ -323,6 +323,9 @@ const KEYS: &[KeySpec] = &[
     KeySpec { name: "orphan_referrer_gc", forms: &[W("never"), P("after", Param::Text("delay")), W("with-subject")] },
     // Retention rules the gc hook applies when a step passes them (REFEREE_GC_CREATED_BEFORE,
     // REFEREE_GC_KEEP_NEWEST); referee's own keys, beyond §6.
+    // What a GC does to blobs uploaded but not yet claimed by a manifest (referee's own key):
+    // kept for a grace window (zot gcDelay, olareg) or collected (an offline GC run online).
+    KeySpec { name: "gc_fresh_uploads", forms: &[W("kept"), W("collected")] },
     KeySpec { name: "retention_created_before", forms: &[W("enforced"), W("unsupported")] },
     KeySpec { name: "retention_keep_newest", forms: &[W("enforced"), W("unsupported")] },
     KeySpec {

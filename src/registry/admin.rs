@@ -261,9 +261,20 @@ async fn gc_endpoint(Extract(shared): Extract<Arc<Shared>>, body: Bytes) -> Resp
     if req.keep_newest.is_some() {
         policy.keep_newest = req.keep_newest;
     }
-    let result = {
+    let faults = &shared.config.faults;
+    let result = if faults.gc_sweep_unlocked {
+        // The bug: mark, let go of the lock, sweep later by the stale marks.
+        let marks = gc::mark(&shared.store.lock(), &policy, req.repos.as_deref(), faults);
+        match marks {
+            Ok(marks) => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                Ok(gc::sweep_unmarked(&mut shared.store.lock(), &marks))
+            }
+            Err(e) => Err(e),
+        }
+    } else {
         let mut st = shared.store.lock();
-        gc::collect(&mut st, &policy, req.repos.as_deref(), &shared.config.faults)
+        gc::collect(&mut st, &policy, req.repos.as_deref(), faults)
     };
     match result {
         Ok(report) => {

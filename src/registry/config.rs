@@ -177,6 +177,8 @@ faults! {
     // K: garbage collection.
     gc_sweeps_referrer_blobs => "GC keeps untagged referrers but collects their blobs (breaks: kept manifests stay pullable)",
     gc_blob_refcount_broken => "GC collects every blob of a collected manifest, even blobs a kept manifest still uses (breaks: shared blobs such as the empty JSON survive)",
+    gc_no_upload_grace => "GC collects blobs no manifest references yet at once, even fresh uploads whose manifest is on its way (breaks: pushes while GC runs)",
+    gc_sweep_unlocked => "GC marks under the store lock, lets go of it for 200 ms, then sweeps everything it did not mark — content pushed in between included (breaks: content pushed while GC runs stays whole)",
     retention_created_inverted => "the created_before retention rule collects manifests created after the cut-off instead of before it (breaks: retention by created range)",
     keep_newest_by_push_order => "the keep_newest retention rule keeps the last pushed referrers, not the newest by org.opencontainers.image.created (breaks: keep the newest N)",
     // I: blob mount.

@@ -17,7 +17,9 @@
 //!      run): by `orphan_referrers`;
 //!    - it has no subject and `untagged_manifests` is `keep`.
 //!
-//! Blobs that no kept manifest of the repository references are collected too.
+//! Blobs that no kept manifest of the repository references are collected too, except fresh
+//! uploads no manifest claims yet (younger than `upload_grace_s`): their manifest may be on its
+//! way, and a push racing the GC must not lose them.
 
 use super::store::{ManifestRecord, Repo, State};
 use crate::oci::Digest;
@@ -101,6 +103,10 @@ pub struct GcPolicy {
     /// (no or an unparsable annotation counts as oldest; ties go to the later push); the rest
     /// are collected whatever else protects them (roots excepted).
     pub keep_newest: Option<usize>,
+    /// A blob no stored manifest references is kept while it is younger than this many
+    /// seconds: it may be an upload whose manifest is on its way (default 60; 0 collects it
+    /// at once, as an offline GC would).
+    pub upload_grace_s: u64,
 }
 
 impl Default for GcPolicy {
@@ -112,6 +118,7 @@ impl Default for GcPolicy {
             pin_fallback_listed: true,
             created_before: None,
             keep_newest: None,
+            upload_grace_s: 60,
         }
     }
 }
@@ -144,42 +151,88 @@ pub fn collect(
     only: Option<&[String]>,
     faults: &super::config::Faults,
 ) -> Result<GcReport, String> {
-    let cutoff = match &policy.created_before {
-        None => None,
-        Some(s) => Some(
-            parse_rfc3339(s)
-                .ok_or_else(|| format!("created_before {s:?} is not an RFC 3339 date-time"))?,
-        ),
-    };
+    let cutoff = cutoff(policy)?;
     let mut report = GcReport::default();
-    let names: Vec<String> = match only {
-        None => st.repos.keys().cloned().collect(),
-        Some(list) => list
-            .iter()
-            .filter(|n| st.repos.contains_key(*n))
-            .cloned()
-            .collect(),
-    };
-    for name in names {
+    for name in selected(st, only) {
         let Some(repo) = st.repos.get_mut(&name) else {
             continue;
         };
         let (manifests, blobs) = plan(repo, policy, cutoff, faults);
-        for d in &manifests {
-            repo.delete_manifest(d);
-        }
-        for d in &blobs {
-            repo.blobs.remove(d);
-        }
-        report.manifests += manifests.len();
-        report.blobs += blobs.len();
-        let r = RepoGcReport {
-            manifests: manifests.iter().map(Digest::to_string).collect(),
-            blobs: blobs.iter().map(Digest::to_string).collect(),
-        };
-        report.repos.insert(name, r);
+        remove(repo, &name, &manifests, &blobs, &mut report);
     }
     Ok(report)
+}
+
+/// What a mark phase kept, per repository: the manifests and blobs stored then and not doomed.
+#[derive(Debug, Default)]
+pub struct Marks(HashMap<String, (HashSet<Digest>, HashSet<Digest>)>);
+
+/// The first half of the `gc_sweep_unlocked` fault: what [`collect`] would keep, deleting nothing.
+pub fn mark(
+    st: &State,
+    policy: &GcPolicy,
+    only: Option<&[String]>,
+    faults: &super::config::Faults,
+) -> Result<Marks, String> {
+    let cutoff = cutoff(policy)?;
+    let mut marks = Marks::default();
+    for name in selected(st, only) {
+        let Some(repo) = st.repos.get(&name) else {
+            continue;
+        };
+        let (manifests, blobs) = plan(repo, policy, cutoff, faults);
+        let keep_m = repo.manifests.keys().filter(|d| !manifests.contains(*d)).cloned().collect();
+        let keep_b = repo.blobs.keys().filter(|d| !blobs.contains(*d)).cloned().collect();
+        marks.0.insert(name, (keep_m, keep_b));
+    }
+    Ok(marks)
+}
+
+/// Its second half, after the lock was let go: deletes every manifest and blob of the marked
+/// repositories that the mark did not keep, including whatever arrived in between (the bug).
+pub fn sweep_unmarked(st: &mut State, marks: &Marks) -> GcReport {
+    let mut report = GcReport::default();
+    for (name, (keep_m, keep_b)) in &marks.0 {
+        let Some(repo) = st.repos.get_mut(name) else {
+            continue;
+        };
+        let manifests: BTreeSet<Digest> = repo.manifests.keys().filter(|d| !keep_m.contains(*d)).cloned().collect();
+        let blobs: BTreeSet<Digest> = repo.blobs.keys().filter(|d| !keep_b.contains(*d)).cloned().collect();
+        remove(repo, name, &manifests, &blobs, &mut report);
+    }
+    report
+}
+
+fn cutoff(policy: &GcPolicy) -> Result<Option<(i64, u32)>, String> {
+    match &policy.created_before {
+        None => Ok(None),
+        Some(s) => parse_rfc3339(s)
+            .map(Some)
+            .ok_or_else(|| format!("created_before {s:?} is not an RFC 3339 date-time")),
+    }
+}
+
+fn selected(st: &State, only: Option<&[String]>) -> Vec<String> {
+    match only {
+        None => st.repos.keys().cloned().collect(),
+        Some(list) => list.iter().filter(|n| st.repos.contains_key(*n)).cloned().collect(),
+    }
+}
+
+fn remove(repo: &mut Repo, name: &str, manifests: &BTreeSet<Digest>, blobs: &BTreeSet<Digest>, report: &mut GcReport) {
+    for d in manifests {
+        repo.delete_manifest(d);
+    }
+    for d in blobs {
+        repo.remove_blob(d);
+    }
+    report.manifests += manifests.len();
+    report.blobs += blobs.len();
+    let r = RepoGcReport {
+        manifests: manifests.iter().map(Digest::to_string).collect(),
+        blobs: blobs.iter().map(Digest::to_string).collect(),
+    };
+    report.repos.insert(name.to_string(), r);
 }
 
 /// Digests listed in an index's `manifests` array (whether stored or not).
@@ -412,10 +465,20 @@ fn plan(
         .filter(|(d, _)| manifests.contains(*d))
         .flat_map(|(_, r)| r.facts.blobs.iter())
         .collect();
+    // Fresh uploads that no manifest claims yet may be waiting for theirs (zot's gcDelay,
+    // olareg's grace period); the fault collects them at once.
+    let claimed: HashSet<&Digest> = repo.manifests.values().flat_map(|r| r.facts.blobs.iter()).collect();
+    let grace = std::time::Duration::from_secs(policy.upload_grace_s);
+    let in_grace = |d: &Digest| {
+        !faults.gc_no_upload_grace
+            && !claimed.contains(d)
+            && repo.blob_times.get(d).is_some_and(|t| t.elapsed() < grace)
+    };
     let blobs: BTreeSet<Digest> = repo
         .blobs
         .keys()
         .filter(|d| !referenced.contains(d) || (refcount_broken && of_collected.contains(d)))
+        .filter(|d| !in_grace(d))
         .cloned()
         .collect();
     (manifests, blobs)

@@ -537,7 +537,7 @@ fn start_upload(shared: &Shared, name: &str, query: &str, body: Bytes) -> Respon
         if let Some(bytes) = found {
             let repo = st.repo_or_create(name);
             if !faults.mount_without_copy {
-                repo.blobs.insert(digest.clone(), bytes);
+                repo.put_blob(digest.clone(), bytes);
             }
             return blob_created(name, &digest);
         }
@@ -565,7 +565,7 @@ fn start_upload(shared: &Shared, name: &str, query: &str, body: Bytes) -> Respon
         let mut st = shared.store.lock();
         let repo = st.repo_or_create(name);
         if !shared.config.faults.single_post_drops_body {
-            repo.blobs.insert(digest.clone(), body);
+            repo.put_blob(digest.clone(), body);
         }
         return blob_created(name, &digest);
     }
@@ -694,7 +694,7 @@ fn put_upload(shared: &Shared, name: &str, uuid: &str, query: &str, headers: &He
         return err(StatusCode::BAD_REQUEST, "SIZE_INVALID", "blob too small");
     }
     let data = repo.uploads.remove(uuid).unwrap_or_default();
-    repo.blobs.insert(digest.clone(), Bytes::from(data));
+    repo.put_blob(digest.clone(), Bytes::from(data));
     blob_created(name, &digest)
 }
 
@@ -826,7 +826,7 @@ fn delete_blob(shared: &Shared, name: &str, digest: &str) -> Response {
     };
     let mut st = shared.store.lock();
     let lazy = shared.config.faults.blob_delete_lazy;
-    let found = st.repo_mut(name).and_then(|r| if lazy { r.blobs.get(&digest).cloned() } else { r.blobs.remove(&digest) });
+    let found = st.repo_mut(name).and_then(|r| if lazy { r.blobs.get(&digest).cloned() } else { r.remove_blob(&digest) });
     match found {
         Some(_) => finish(reply(StatusCode::ACCEPTED), Body::empty()),
         None => unknown_blob(&digest),

@@ -199,9 +199,24 @@ pub struct Repo {
     pub referrers: HashMap<Digest, BTreeMap<u64, Digest>>,
     /// Manifests deleted from this repository (for faults about deleted subjects).
     pub deleted: std::collections::HashSet<Digest>,
+    /// When each blob arrived (upload or mount), for GC's grace window; blobs loaded from
+    /// disk have no entry and count as old.
+    pub blob_times: HashMap<Digest, Instant>,
 }
 
 impl Repo {
+    /// Stores a blob that just arrived (an upload or a mount).
+    pub fn put_blob(&mut self, digest: Digest, bytes: Bytes) {
+        self.blob_times.insert(digest.clone(), Instant::now());
+        self.blobs.insert(digest, bytes);
+    }
+
+    /// Removes a blob.
+    pub fn remove_blob(&mut self, digest: &Digest) -> Option<Bytes> {
+        self.blob_times.remove(digest);
+        self.blobs.remove(digest)
+    }
+
     /// Removes a manifest, every tag pointing at it and its referrers-index entries.
     pub fn delete_manifest(&mut self, digest: &Digest) -> bool {
         let Some(record) = self.manifests.remove(digest) else {

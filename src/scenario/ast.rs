@@ -65,6 +65,19 @@ pub struct CheckDecl {
     pub since: String,
     #[serde(default)]
     pub requires: Vec<Capability>,
+    /// Skipped, before anything is sent, when the profile declares one of these values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_if_declared: Option<SkipIfDeclared>,
+}
+
+/// A profile declaration under which a check cannot run (e.g. a GC that only runs offline
+/// cannot race pushes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkipIfDeclared {
+    pub key: String,
+    pub values: Vec<String>,
+    pub reason: String,
 }
 
 fn default_since() -> String {
@@ -146,6 +159,10 @@ pub struct Step {
     /// `DELETE /v2/<name>/blobs/<digest>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delete_blob: Option<DeleteBlob>,
+    /// Several clients at once: each runs `each` after a common start, while `during` runs
+    /// over and over beside them; then each runs `then`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel: Option<Parallel>,
     /// Check id → what its answer must look like.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub checks: BTreeMap<String, Expect>,
@@ -192,6 +209,7 @@ impl Step {
             (self.mount.is_some(), "mount"),
             (self.get_blob.is_some(), "get_blob"),
             (self.delete_blob.is_some(), "delete_blob"),
+            (self.parallel.is_some(), "parallel"),
         ] {
             if present {
                 v.push(name);
@@ -425,6 +443,9 @@ pub struct PushAgain {
     /// Send only the manifest (its blobs must already be there, e.g. mounted).
     #[serde(default)]
     pub manifest_only: bool,
+    /// Upload only its blobs (the first half of a push; `manifest_only` is the second).
+    #[serde(default)]
+    pub blobs_only: bool,
     /// Push under this literal reference instead (e.g. an invalid digest).
     #[serde(default)]
     pub reference: Option<String>,
@@ -530,6 +551,61 @@ fn main_target() -> String {
     "main".into()
 }
 
+/// The most clients a `parallel` block may start.
+pub const MAX_CLIENTS: usize = 64;
+/// The most times `during` may run.
+pub const MAX_DURING_RUNS: usize = 1000;
+
+/// A `parallel` block. `{client}` in any string of `each` and `then` becomes the client's number
+/// (1, 2, …), and every client builds its own content, so tags and digests differ between
+/// clients. Names `each` and `then` define belong to their client and are not seen after the
+/// block; names defined before it are seen by all.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Parallel {
+    /// How many clients (1 to 64).
+    pub clients: usize,
+    /// What every client does, all starting together.
+    pub each: Vec<Step>,
+    /// Run beside the clients, once and then again until they have all finished `each`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub during: Option<During>,
+    /// What every client does once all of them and `during` are done (e.g. check what survived).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub then: Vec<Step>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct During {
+    pub steps: Vec<Step>,
+    /// At most this many runs (1 to 1000).
+    #[serde(default = "default_during_runs")]
+    pub max_runs: usize,
+}
+
+fn default_during_runs() -> usize {
+    50
+}
+
+impl Step {
+    /// Every check id this step evaluates, those of the steps inside a `parallel` included.
+    pub fn all_checks(&self) -> Vec<&String> {
+        let mut out: Vec<&String> = self.checks.keys().collect();
+        if let Some(p) = &self.parallel {
+            let nested = p.each.iter().chain(&p.then).chain(p.during.iter().flat_map(|d| &d.steps));
+            for s in nested {
+                for id in s.all_checks() {
+                    if !out.contains(&id) {
+                        out.push(id);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
 /// The hooks a scenario may call: the same names a profile defines.
 pub use crate::profile::HookName;
 
@@ -574,7 +650,20 @@ impl<'de> Deserialize<'de> for HookVar {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WaitStep {
+    /// Whole seconds (at most 600).
+    #[serde(default)]
     pub seconds: u64,
+    /// Milliseconds, added to `seconds` (e.g. to spread a `parallel` client's pushes).
+    #[serde(default)]
+    pub ms: u64,
+}
+
+impl WaitStep {
+    /// The wait, bounded to 600 s.
+    pub fn duration(&self) -> std::time::Duration {
+        let d = std::time::Duration::from_secs(self.seconds) + std::time::Duration::from_millis(self.ms);
+        d.min(std::time::Duration::from_secs(600))
+    }
 }
 
 /// Behaviour the spec leaves open, judged against the profile: the variant the profile
