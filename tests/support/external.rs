@@ -450,24 +450,21 @@ fn wait_ready(
     let deadline = Instant::now() + READY_TIMEOUT;
     let mut last: String;
     loop {
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                let tail = read_tail(log, LOG_TAIL_BYTES);
-                if attempt < START_ATTEMPTS {
-                    eprintln!(
-                        "{name} exited during start-up on port {port} ({status}); retrying \
-                         with another port. Log tail:\n{tail}"
-                    );
-                    return None;
-                }
-                panic!(
-                    "{name} exited during start-up on 127.0.0.1:{port} ({status}) after \
-                     {attempt} attempts. Log tail:\n{tail}"
+        // A failing `try_wait` is treated as "still running"; the probe or
+        // the deadline decides.
+        if let Ok(Some(status)) = child.try_wait() {
+            let tail = read_tail(log, LOG_TAIL_BYTES);
+            if attempt < START_ATTEMPTS {
+                eprintln!(
+                    "{name} exited during start-up on port {port} ({status}); retrying \
+                     with another port. Log tail:\n{tail}"
                 );
+                return None;
             }
-            // A failing `try_wait` is treated as "still running"; the
-            // probe or the deadline decides.
-            Ok(None) | Err(_) => {}
+            panic!(
+                "{name} exited during start-up on 127.0.0.1:{port} ({status}) after \
+                 {attempt} attempts. Log tail:\n{tail}"
+            );
         }
         match probe_v2(port) {
             Ok(200 | 401) => return Some(child),
