@@ -566,8 +566,9 @@ fn seed(ctx: &Ctx, name: &str) -> String {
     format!("{}/{name}{}", ctx.main, ctx.seed_suffix)
 }
 
-/// `steps` with `{client}` replaced by `k` in every string.
-fn for_client(steps: &[Step], k: usize) -> Vec<Step> {
+/// `steps` with `{client}` replaced by `k` in every string (through the steps' own serde
+/// form; `Err` only if a step does not survive that round trip, a harness bug).
+fn for_client(steps: &[Step], k: usize) -> Result<Vec<Step>, String> {
     fn walk(v: &mut serde_json::Value, k: &str) {
         match v {
             serde_json::Value::String(s) if s.contains("{client}") => *s = s.replace("{client}", k),
@@ -579,9 +580,9 @@ fn for_client(steps: &[Step], k: usize) -> Vec<Step> {
     steps
         .iter()
         .map(|s| {
-            let Ok(mut v) = serde_json::to_value(s) else { return s.clone() };
+            let mut v = serde_json::to_value(s).map_err(|e| format!("cannot write a step for client {k}: {e}"))?;
             walk(&mut v, &k.to_string());
-            serde_json::from_value(v).unwrap_or_else(|_| s.clone())
+            serde_json::from_value(v).map_err(|e| format!("cannot read back a step for client {k}: {e}"))
         })
         .collect()
 }
@@ -616,8 +617,21 @@ async fn run_parallel(label: String, p: &crate::scenario::Parallel, ctx: &mut Ct
     let n = p.clients.clamp(1, crate::scenario::MAX_CLIENTS);
     let clients: Vec<Client> = (0..n).map(|_| ctx.client.fork()).collect();
     let beside_client = ctx.client.fork();
-    let each: Vec<Vec<Step>> = (1..=n).map(|k| for_client(&p.each, k)).collect();
-    let then: Vec<Vec<Step>> = (1..=n).map(|k| for_client(&p.then, k)).collect();
+    let templated = (1..=n)
+        .map(|k| Ok((for_client(&p.each, k)?, for_client(&p.then, k)?)))
+        .collect::<Result<Vec<(Vec<Step>, Vec<Step>)>, String>>();
+    let (each, then): (Vec<Vec<Step>>, Vec<Vec<Step>>) = match templated {
+        Ok(t) => t.into_iter().unzip(),
+        Err(why) => {
+            let step = Step { parallel: Some(p.clone()), ..Default::default() };
+            return step
+                .all_checks()
+                .into_iter()
+                .filter(|id| env.live.contains(*id))
+                .map(|id| Contribution::new(id, Outcome::Errored, Some(format!("{label}: {why}")), vec![], vec![]))
+                .collect();
+        }
+    };
     let mut subs: Vec<Ctx> = clients.iter().enumerate().map(|(k, c)| ctx.sub(c, &format!("#{}", k + 1))).collect();
     let mut beside = ctx.sub(&beside_client, "#during");
     let barrier = tokio::sync::Barrier::new(n + usize::from(p.during.is_some()));
@@ -1518,4 +1532,61 @@ fn record_delete(residue: &mut Vec<Residue>, repo: &str, digest: &Digest, kind: 
         Err(e) => e.to_string(),
     };
     residue.push(Residue { repository: repo.into(), reference: digest.to_string(), kind: kind.into(), why });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every step of the library survives `for_client`'s round trip unchanged when it has no
+    /// `{client}`, and `{client}` becomes the number everywhere it appears.
+    #[test]
+    fn client_templating_round_trips_every_library_step() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let loaded = crate::scenario::load_all(&dir).expect("library loads");
+        let mut steps = 0;
+        for l in &loaded {
+            let all: Vec<Step> = l
+                .file
+                .steps
+                .iter()
+                .flat_map(|s| {
+                    let mut v = vec![s.clone()];
+                    if let Some(p) = &s.parallel {
+                        v.extend(p.each.iter().chain(&p.then).cloned());
+                    }
+                    v
+                })
+                .collect();
+            let plain: Vec<Step> = all.iter().filter(|s| !serde_json::to_string(s).unwrap().contains("{client}")).cloned().collect();
+            let back = for_client(&plain, 7).unwrap_or_else(|e| panic!("{}: {e}", l.path.display()));
+            for (a, b) in plain.iter().zip(&back) {
+                assert_eq!(serde_json::to_value(a).unwrap(), serde_json::to_value(b).unwrap(), "{}", l.path.display());
+            }
+            steps += plain.len();
+        }
+        assert!(steps > 300, "{steps} steps");
+        let yaml = "- push_image: { name: img, by: tag, tag: \"race-{client}\" }\n  checks: { K6: { status: 201, body_text: \"{client}-{client}\" } }\n";
+        let steps: Vec<Step> = serde_yaml_ng::from_str(yaml).unwrap();
+        let t = for_client(&steps, 3).unwrap();
+        assert_eq!(t[0].push_image.as_ref().unwrap().tag.as_deref(), Some("race-3"));
+        assert_eq!(t[0].checks["K6"].body_text.as_deref(), Some("3-3"));
+    }
+
+    #[tokio::test]
+    async fn join_all_runs_futures_together_and_keeps_their_order() {
+        let barrier = tokio::sync::Barrier::new(3);
+        let b = &barrier;
+        // Each waits for the others: run one by one, this would never end.
+        let out = tokio::time::timeout(
+            Duration::from_secs(5),
+            join_all((0..3).map(|i| async move {
+                b.wait().await;
+                i * 10
+            }).collect()),
+        )
+        .await
+        .expect("the futures ran together");
+        assert_eq!(out, vec![0, 10, 20]);
+    }
 }
