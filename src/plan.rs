@@ -124,14 +124,25 @@ fn validate(l: &Loaded) -> Vec<Diagnostic> {
         validate_step(l, step, line, false, &mut defined, &mut used_checks, &mut d);
     }
     for (id, c) in &l.file.checks {
-        if let Some(s) = &c.skip_if_declared
-            && !crate::profile::vendor::declared_keys().any(|k| k == s.key)
-        {
+        let Some(s) = &c.skip_if_declared else { continue };
+        if !crate::profile::vendor::declared_keys().any(|k| k == s.key) {
             let help = crate::scenario::diag::suggest(&s.key, crate::profile::vendor::declared_keys()).map(|k| format!("did you mean '{k}'?"));
             d.push(
                 Diagnostic::at_token(&l.path, &l.text, 1, &s.key, format!("check '{id}': '{}' is not a profile key", s.key))
                     .with_help(help),
             );
+            continue;
+        }
+        for v in &s.values {
+            if !crate::profile::vendor::allows(&s.key, v) {
+                d.push(Diagnostic::at_token(
+                    &l.path,
+                    &l.text,
+                    1,
+                    v,
+                    format!("check '{id}': '{v}' is not a value a profile can declare for {}", s.key),
+                ));
+            }
         }
     }
     for id in l.file.checks.keys() {
@@ -186,7 +197,8 @@ fn validate_step<'a>(
         ));
     }
     if let Some(p) = &step.parallel {
-        validate_parallel(l, p, line, nested, defined, used_checks, d);
+        let own: Vec<&str> = step.checks.keys().map(String::as_str).collect();
+        validate_parallel(l, p, &own, line, nested, defined, used_checks, d);
     }
     let def = step.defines();
     for u in step.uses() {
@@ -229,6 +241,7 @@ fn validate_step<'a>(
 fn validate_parallel<'a>(
     l: &'a Loaded,
     p: &'a crate::scenario::Parallel,
+    own_checks: &[&str],
     line: usize,
     nested: bool,
     defined: &HashSet<&'a str>,
@@ -240,6 +253,9 @@ fn validate_parallel<'a>(
     if nested {
         err("parallel", "a `parallel` block cannot hold another one".into());
         return;
+    }
+    if let Some(id) = own_checks.first() {
+        err(id, format!("check '{id}' sits on the `parallel` step itself; put it on a step inside `each`, `during` or `then`"));
     }
     if !(1..=MAX_CLIENTS).contains(&p.clients) {
         err("clients", format!("`clients` must be between 1 and {MAX_CLIENTS}, not {}", p.clients));
@@ -339,5 +355,40 @@ impl CheckInfo {
             Keyword::SHOULD => "SHOULD",
             Keyword::MAY => "MAY",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn load(text: &str) -> Result<Loaded, Diagnostic> {
+        let path = Path::new("t.yaml");
+        crate::scenario::parse(path, text).map(|file| Loaded { path: path.into(), text: text.into(), file })
+    }
+
+    const HEAD: &str = "id: t\nchecks:\n  K6:\n    title: t\n    section: s\n    keyword: MUST\n    rule: r\n";
+
+    #[test]
+    fn skip_if_declared_names_a_key_and_values_a_profile_can_declare() {
+        let good = format!("{HEAD}    skip_if_declared: {{ key: gc_trigger, values: [offline-cli, none], reason: r }}\nsteps:\n  - ping: {{}}\n    checks: {{ K6: {{ status: 200 }} }}\n");
+        assert!(plan(&[load(&good).unwrap()], &[]).is_ok());
+        let bad_value = good.replace("offline-cli", "offline_cli");
+        let d = plan(&[load(&bad_value).unwrap()], &[]).unwrap_err();
+        assert!(d.iter().any(|d| d.message.contains("'offline_cli' is not a value")), "{d:?}");
+        let bad_key = good.replace("key: gc_trigger", "key: gc_triger");
+        let d = plan(&[load(&bad_key).unwrap()], &[]).unwrap_err();
+        assert!(d.iter().any(|d| d.message.contains("'gc_triger' is not a profile key")), "{d:?}");
+    }
+
+    #[test]
+    fn hook_steps_cannot_set_referees_own_variables() {
+        for var in ["REFEREE_PASSWORD", "REFEREE_TARGET", "PATH", "REFEREE_"] {
+            let text = format!("{HEAD}steps:\n  - hook: {{ name: gc, env: {{ {var}: x }} }}\n  - ping: {{}}\n    checks: {{ K6: {{ status: 200 }} }}\n");
+            assert!(load(&text).is_err(), "{var} accepted");
+        }
+        let ok = format!("{HEAD}steps:\n  - hook: {{ name: gc, env: {{ REFEREE_GC_KEEP_NEWEST: \"2\" }} }}\n  - ping: {{}}\n    checks: {{ K6: {{ status: 200 }} }}\n");
+        assert!(load(&ok).is_ok());
     }
 }

@@ -32,9 +32,21 @@ pub struct HookEnv {
     pub extra: Vec<(String, String)>,
 }
 
-/// Variables every hook gets from referee; a step's `env` may not set them.
-pub const RESERVED_VARS: [&str; 6] =
-    ["REFEREE_TARGET", "REFEREE_REPO", "REFEREE_TAG", "REFEREE_DIGEST", "REFEREE_BIN", "REFEREE_REGISTRY_CONFIG"];
+/// Variables a step's `env` may not set: those every hook gets from referee, and those referee
+/// itself reads (credentials, profile, log filter), which a `referee admin …` hook would pick
+/// up. The `REFEREE_GC_*` variables `referee admin gc` reads are what steps are for.
+pub const RESERVED_VARS: [&str; 10] = [
+    "REFEREE_TARGET",
+    "REFEREE_REPO",
+    "REFEREE_TAG",
+    "REFEREE_DIGEST",
+    "REFEREE_BIN",
+    "REFEREE_REGISTRY_CONFIG",
+    "REFEREE_USERNAME",
+    "REFEREE_PASSWORD",
+    "REFEREE_PROFILE",
+    "REFEREE_LOG",
+];
 
 /// A finished hook.
 #[derive(Debug, Clone)]
@@ -63,7 +75,9 @@ pub async fn run(name: &str, spec: &HookSpec, env: &HookEnv) -> Result<HookRun, 
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        .kill_on_drop(true)
+        // Its own process group, so a timeout stops what the hook started too.
+        .process_group(0);
     let mut child = cmd.spawn().map_err(|e| format!("hook {name}: cannot start `sh -c {:?}`: {e}", spec.run))?;
     let mut out = child.stdout.take().expect("piped");
     let mut err = child.stderr.take().expect("piped");
@@ -84,6 +98,12 @@ pub async fn run(name: &str, spec: &HookSpec, env: &HookEnv) -> Result<HookRun, 
     let elapsed_ms = started.elapsed().as_millis() as u64;
     match waited {
         Err(_) => {
+            if let Some(pid) = child.id() {
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{pid}")])
+                    .stderr(Stdio::null())
+                    .status();
+            }
             let _ = child.kill().await;
             Err(format!("hook {name} timed out after {} s: `{}`", spec.timeout_s, spec.run))
         }
@@ -126,6 +146,17 @@ fn referee_bin(current: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Every `REFEREE_*` variable the command line reads is reserved, except the gc rules.
+    #[test]
+    fn variables_referee_reads_are_reserved() {
+        let cli = include_str!("../cli.rs");
+        for part in cli.split("env = \"").skip(1) {
+            let name = &part[..part.find('"').unwrap()];
+            assert!(RESERVED_VARS.contains(&name) || name.starts_with("REFEREE_GC_"), "{name} is read by referee but not reserved");
+        }
+        assert!(RESERVED_VARS.contains(&"REFEREE_LOG"));
+    }
+
     #[tokio::test]
     async fn runs_with_env_and_reports_failure_and_timeout() {
         let env = HookEnv {
@@ -148,5 +179,15 @@ mod tests {
         assert!(bad.contains("exited with Some(3)") && bad.contains("nope"), "{bad}");
         let slow = run("gc", &HookSpec { run: "sleep 5".into(), timeout_s: 1 }, &env).await.unwrap_err();
         assert!(slow.contains("timed out"), "{slow}");
+        // What a timed-out hook started is stopped with it.
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let cmd = format!("sleep 30 & echo $! > '{}'; wait", pidfile.display());
+        let err = run("gc", &HookSpec { run: cmd, timeout_s: 1 }, &env).await.unwrap_err();
+        assert!(err.contains("timed out"), "{err}");
+        let pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_string();
+        std::thread::sleep(Duration::from_millis(200));
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(stat.is_empty() || stat.split(' ').nth(2) == Some("Z"), "the hook's child {pid} still runs: {stat}");
     }
 }

@@ -260,8 +260,17 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Takes over what a client's context pushed (for cleanup) and a hook failure.
+    /// Takes over what a client's context pushed (for cleanup), a hook failure, and what it
+    /// learnt of names known before the block (e.g. one that is gone).
     fn absorb(&mut self, sub: Ctx) {
+        for (name, e) in sub.entries {
+            if let Some(mine) = self.entries.get_mut(&name)
+                && mine.failure.is_none()
+                && e.failure.is_some()
+            {
+                mine.failure = e.failure;
+            }
+        }
         self.order.extend(sub.order);
         self.extra_blobs.extend(sub.extra_blobs);
         self.remote_order.extend(sub.remote_order);
@@ -552,7 +561,8 @@ fn dependency_failure(step: &Step, ctx: &Ctx) -> Option<(String, bool)> {
 }
 
 fn mark_failed(step: &Step, ctx: &mut Ctx, why: String, by_check: bool) {
-    if let Some(name) = step_defines(step) {
+    // A push of a name defined earlier (`push:`) that could not be sent leaves it unusable too.
+    if let Some(name) = step_defines(step).or(step.push.as_ref().map(|p| p.name.as_str())) {
         match ctx.entries.get_mut(name) {
             Some(e) => e.failure = Some((why, by_check)),
             None => {
@@ -839,6 +849,12 @@ async fn exec_step(step: &Step, ctx: &mut Ctx<'_>) -> Result<Observation, Client
                 }
             }
             ctx.order.push((repo, built.clone()));
+            if let Some(r) = last.as_ref().filter(|r| r.status != 201)
+                && let Some(e) = ctx.entries.get_mut(&p.name)
+            {
+                // The manifest push that should follow has nothing to stand on.
+                e.failure = Some((format!("setup failed: uploading the blobs of '{}' answered {}", p.name, r.describe()), false));
+            }
             return Ok(Observation { response: last, ..Default::default() });
         }
         if p.manifest_only || p.reference.is_some() || p.wrong_digest {
@@ -1150,21 +1166,18 @@ async fn exec_step(step: &Step, ctx: &mut Ctx<'_>) -> Result<Observation, Client
     unreachable!("validated: every step has one action")
 }
 
-/// Pushes to another registry of the scenario; with `attach`, a referrer answered without
-/// `OCI-Subject` is added to that registry's referrers tag, as a client would.
 /// How long referee waits for a registry to answer again after a hook.
 const AFTER_HOOK_READY: Duration = Duration::from_secs(30);
 
-/// Waits until `GET /v2/` gets any HTTP answer (bounded by [`AFTER_HOOK_READY`]).
+/// Waits until `GET /v2/` gets any HTTP answer (bounded by [`AFTER_HOOK_READY`]). Failed
+/// attempts leave the transcript (the error of the last one is in the message); the answer
+/// that ends the wait stays in it.
 async fn await_registry(client: &Client, hook: &str) -> Result<(), String> {
     let started = std::time::Instant::now();
     let mut last = String::new();
     while started.elapsed() < AFTER_HOOK_READY {
         match client.ping().await {
-            Ok(_) => {
-                // Only the last attempt belongs in the transcript.
-                return Ok(());
-            }
+            Ok(_) => return Ok(()),
             Err(e) => last = e.to_string(),
         }
         let _ = client.take_transcript();
@@ -1176,6 +1189,8 @@ async fn await_registry(client: &Client, hook: &str) -> Result<(), String> {
     ))
 }
 
+/// Pushes to another registry of the scenario; with `attach`, a referrer answered without
+/// `OCI-Subject` is added to that registry's referrers tag, as a client would.
 async fn push_remote(
     ctx: &mut Ctx<'_>,
     target: &str,

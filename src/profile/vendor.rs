@@ -216,6 +216,11 @@ pub fn declared_keys() -> impl Iterator<Item = &'static str> {
     KEYS.iter().map(|k| k.name)
 }
 
+/// Whether a profile may declare `value` for `key` (`unknown` included); false for unknown keys.
+pub fn allows(key: &str, value: &str) -> bool {
+    KEYS.iter().find(|k| k.name == key).is_some_and(|k| value == UNKNOWN || k.forms.iter().any(|f| f.matches(value)))
+}
+
 // ---------------------------------------------------------------------------------------------
 // What may be declared
 
@@ -321,11 +326,11 @@ const KEYS: &[KeySpec] = &[
     KeySpec { name: "on_subject_delete", forms: &[W("cascade"), W("orphan"), P("gc-later", Param::Text("policy"))] },
     KeySpec { name: "untagged_referrer_gc", forms: &[W("protected"), W("collected"), W("n/a")] },
     KeySpec { name: "orphan_referrer_gc", forms: &[W("never"), P("after", Param::Text("delay")), W("with-subject")] },
-    // Retention rules the gc hook applies when a step passes them (REFEREE_GC_CREATED_BEFORE,
-    // REFEREE_GC_KEEP_NEWEST); referee's own keys, beyond §6.
     // What a GC does to blobs uploaded but not yet claimed by a manifest (referee's own key):
     // kept for a grace window (zot gcDelay, olareg) or collected (an offline GC run online).
     KeySpec { name: "gc_fresh_uploads", forms: &[W("kept"), W("collected")] },
+    // Retention rules the gc hook applies when a step passes them (REFEREE_GC_CREATED_BEFORE,
+    // REFEREE_GC_KEEP_NEWEST); referee's own keys, beyond §6.
     KeySpec { name: "retention_created_before", forms: &[W("enforced"), W("unsupported")] },
     KeySpec { name: "retention_keep_newest", forms: &[W("enforced"), W("unsupported")] },
     KeySpec {

@@ -641,7 +641,9 @@ impl<'de> Deserialize<'de> for HookVar {
             )));
         }
         if crate::exec::hooks::RESERVED_VARS.contains(&s.as_str()) {
-            return Err(serde::de::Error::custom(format!("hook variable '{s}' is set by referee itself and cannot be given")));
+            return Err(serde::de::Error::custom(format!(
+                "hook variable '{s}' is referee's own (set for every hook, or read by referee itself) and cannot be given"
+            )));
         }
         Ok(HookVar(s))
     }
@@ -661,8 +663,10 @@ pub struct WaitStep {
 impl WaitStep {
     /// The wait, bounded to 600 s.
     pub fn duration(&self) -> std::time::Duration {
-        let d = std::time::Duration::from_secs(self.seconds) + std::time::Duration::from_millis(self.ms);
-        d.min(std::time::Duration::from_secs(600))
+        let max = std::time::Duration::from_secs(600);
+        std::time::Duration::from_secs(self.seconds.min(600))
+            .saturating_add(std::time::Duration::from_millis(self.ms.min(600_000)))
+            .min(max)
     }
 }
 

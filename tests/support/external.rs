@@ -174,11 +174,14 @@ impl ExternalRegistry {
              \x20 i=$((i + 1)); if [ \"$i\" -gt 200 ]; then echo \"registry $pid did not stop\" >&2; exit 1; fi\n\
              \x20 sleep 0.05\n\
              done\n\
+             rc=0\n\
              if [ \"$1\" = gc ]; then\n\
-             \x20 {bin} garbage-collect --delete-untagged {config} || exit 1\n\
+             \x20 {bin} garbage-collect --delete-untagged {config} || rc=$?\n\
              fi\n\
+             # Started again even when the GC failed: later steps need a registry.\n\
              {bin} serve {config} >>{log} 2>&1 </dev/null &\n\
-             echo $! > {pidfile}\n",
+             echo $! > {pidfile}\n\
+             exit $rc\n",
             pidfile = q(&pidfile),
             bin = q(&self.binary),
             config = q(&config),
@@ -200,6 +203,11 @@ impl ExternalRegistry {
         kill_and_reap(&mut self.child);
         if let Some(pid) = self.pidfile.as_ref().and_then(|p| fs::read_to_string(p).ok()).and_then(|t| t.trim().parse::<u32>().ok())
             && pid != self.child.id()
+            // Only if that PID is still a registry (not reused by something else).
+            && fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let bin = self.binary.as_os_str().as_encoded_bytes();
+                c.windows(bin.len()).any(|w| w == bin)
+            })
         {
             kill_pid(pid);
         }
