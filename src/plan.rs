@@ -196,9 +196,8 @@ fn validate_step<'a>(
             "`blobs_only` uploads no manifest: it cannot go with manifest_only, reference or wrong_digest".into(),
         ));
     }
-    if let Some(p) = &step.parallel {
-        let own: Vec<&str> = step.checks.keys().map(String::as_str).collect();
-        validate_parallel(l, p, &own, line, nested, defined, used_checks, d);
+    if step.parallel.is_some() {
+        validate_parallel(l, step, line, nested, defined, used_checks, d);
     }
     let def = step.defines();
     for u in step.uses() {
@@ -237,11 +236,11 @@ fn validate_step<'a>(
     }
 }
 
-/// A `parallel` block: bounds, no block inside a block, and names that stay inside.
+/// A `parallel` step: bounds, no checks on the block itself, no block inside a block, and
+/// names that stay inside.
 fn validate_parallel<'a>(
     l: &'a Loaded,
-    p: &'a crate::scenario::Parallel,
-    own_checks: &[&str],
+    step: &'a Step,
     line: usize,
     nested: bool,
     defined: &HashSet<&'a str>,
@@ -249,12 +248,13 @@ fn validate_parallel<'a>(
     d: &mut Vec<Diagnostic>,
 ) {
     use crate::scenario::{MAX_CLIENTS, MAX_DURING_RUNS};
+    let Some(p) = &step.parallel else { return };
     let mut err = |token: &str, msg: String| d.push(Diagnostic::at_token(&l.path, &l.text, line, token, msg));
     if nested {
         err("parallel", "a `parallel` block cannot hold another one".into());
         return;
     }
-    if let Some(id) = own_checks.first() {
+    if let Some(id) = step.checks.keys().next() {
         err(id, format!("check '{id}' sits on the `parallel` step itself; put it on a step inside `each`, `during` or `then`"));
     }
     if !(1..=MAX_CLIENTS).contains(&p.clients) {
