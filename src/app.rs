@@ -136,12 +136,15 @@ pub async fn run(cfg: RunConfig) -> Result<RunOutput, AppError> {
     // registry is judged against `strict` unless told otherwise.
     let default_profile = if cfg.target.is_none() { "embedded" } else { "strict" };
     let (profile, hooks) = load_profile(Some(cfg.profile.as_deref().unwrap_or(default_profile)), &cfg.hooks)?;
-    let declares = profile
+    let mut declares: crate::exec::expect::Declares = profile
         .declares
         .iter()
         .filter(|(_, v)| v.as_str() != "unknown")
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    // A registry that does not say which distribution-spec it implements is held to main, the
+    // strictest text (rules main made MUSTs are SHOULDs in v1.1.x).
+    declares.entry("spec_version".into()).or_insert_with(|| "main".into());
     let mut embedded_cfg = cfg.embedded.clone();
     let mut username = cfg.username.clone();
     let mut password = cfg.password.clone();

@@ -63,3 +63,29 @@ fn a_bad_profile_points_at_its_line_and_sends_nothing() {
     assert_eq!(out.status.code(), Some(referee::exit::INVALID_INPUT));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean 'zot'"));
 }
+
+/// Docker-Content-Digest on a manifest GET is a MUST on main and a SHOULD in v1.1.x: a registry
+/// without it Fails G5 by default (main), and is Skipped with the reason when its profile
+/// declares `spec_version: v1.1`.
+#[tokio::test]
+async fn spec_version_decides_whether_a_main_only_must_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.yaml");
+    std::fs::write(&path, "name: old\ndescription: implements distribution-spec v1.1.1\nextends: embedded\ndeclares:\n  spec_version: v1.1\n").unwrap();
+    let faulty = || referee::registry::RegistryConfig {
+        faults: referee::registry::Faults::from_names(&["get_no_digest_header"]).unwrap(),
+        ..Default::default()
+    };
+    let run = |profile: Option<String>| {
+        let cfg = RunConfig { filter: vec!["G5".into()], profile, embedded: faulty(), ..RunConfig::new(scenarios()) };
+        async move { app::run(cfg).await.unwrap().report }
+    };
+    let main = run(None).await;
+    assert_eq!(main.checks[0].outcome, Outcome::Failed, "{}", main.checks[0].reason);
+    let old = run(Some(path.display().to_string())).await;
+    assert_eq!(old.checks[0].outcome, Outcome::Skipped, "{}", old.checks[0].reason);
+    assert!(old.checks[0].reason.contains("SHOULD in distribution-spec v1.1.x"), "{}", old.checks[0].reason);
+    // Without the fault, v1.1 passes too: the header is there and right.
+    let cfg = RunConfig { filter: vec!["G5".into()], profile: Some(path.display().to_string()), ..RunConfig::new(scenarios()) };
+    assert_eq!(app::run(cfg).await.unwrap().report.checks[0].outcome, Outcome::Passed);
+}

@@ -304,6 +304,10 @@ use Form::{Bool, Param as P, StatusCode, Word as W};
 
 /// §6's common schema, in its order.
 const KEYS: &[KeySpec] = &[
+    // Which distribution-spec text the registry implements (referee's own key; undeclared means
+    // main): rules main made MUSTs, such as Docker-Content-Digest on a manifest GET, are SHOULDs
+    // in v1.1.x.
+    KeySpec { name: "spec_version", forms: &[W("v1.1"), W("main")] },
     KeySpec { name: "referrers_api", forms: &[W("required"), W("unsupported"), P("declared", Param::Text("variant"))] },
     KeySpec { name: "oci_subject_header", forms: &[W("required"), W("absent"), W("unreliable")] },
     KeySpec {
