@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests need, then runs every test.
-#   - Debian's docker-registry (distribution 2.8.2), via apt-get
+#   - Debian's docker-registry (distribution 2.8.2) and openssl, via apt-get
 #   - ferro-oci-server 1.0.0, via cargo install --locked
 # The integration tests start both on 127.0.0.1 (free ports, temporary storage) and stop them
 # by PID when they finish (tests/support/external.rs). Nothing listens beyond loopback.
@@ -9,15 +9,20 @@ cd "$(dirname "$0")/.."
 
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
-if ! command -v docker-registry >/dev/null 2>&1; then
-  echo "==> installing docker-registry (Debian package)"
+# Debian packages: the registry, and openssl for the TLS test's self-signed certificate.
+missing=()
+command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "==> installing ${missing[*]} (Debian packages)"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq docker-registry >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
   # The package starts a system service on some machines; the tests start their own.
   $SUDO systemctl stop docker-registry >/dev/null 2>&1 || true
 fi
 docker-registry --version
+openssl version
 
 # Never run ferro-oci-server to ask its version: it takes no flags, ignores them and starts
 # serving on 0.0.0.0:8080. cargo's own install list answers instead.

@@ -169,3 +169,34 @@ async fn copy_between_embedded_and_docker_registry_round_trips() {
     }
     assert!(report.residue.is_empty(), "{:?}", report.residue);
 }
+
+/// `--insecure` against docker-registry over HTTPS with a self-signed certificate: the run
+/// works; without it the certificate is refused, and the run ends as a harness error naming the
+/// certificate, never as Failed checks.
+#[tokio::test(flavor = "multi_thread")]
+async fn insecure_accepts_a_self_signed_certificate() {
+    let Some(reg) = external::docker_registry_tls() else { return };
+    assert!(reg.url.starts_with("https://"), "{}", reg.url);
+    let run = |insecure: bool| {
+        let cfg = RunConfig {
+            target: Some(reg.url.clone()),
+            filter: vec!["A1".into(), "A3".into()],
+            insecure,
+            ..RunConfig::new(scenarios())
+        };
+        async move { app::run(cfg).await }
+    };
+    let report = run(true).await.expect("run").report;
+    assert!(report.run_error.is_none(), "{:?}", report.run_error);
+    assert_eq!(report.count(Outcome::Passed), 2, "{}\n{}", show(&report), reg.log_tail());
+    let refused = run(false).await;
+    let text = match &refused {
+        Ok(out) => {
+            assert_eq!(out.report.count(Outcome::Passed) + out.report.count(Outcome::Failed), 0, "{}", show(&out.report));
+            format!("{:?} {}", out.report.run_error, show(&out.report))
+        }
+        Err(e) => e.to_string(),
+    };
+    assert!(text.to_lowercase().contains("certificate"), "the error names the certificate: {text}");
+    assert!(text.contains("--insecure"), "and says what to do: {text}");
+}

@@ -328,7 +328,11 @@ impl Client {
             if e.is_timeout() {
                 ClientError::Timeout { url: url.to_string(), secs: self.shared.cfg.timeout.as_secs() }
             } else if e.is_connect() {
-                ClientError::Connect { url: url.to_string(), msg: root_cause(&e) }
+                let mut msg = root_cause(&e);
+                if msg.contains("certificate") && !self.shared.cfg.insecure {
+                    msg.push_str(" (a self-signed or private-CA certificate? --insecure accepts it)");
+                }
+                ClientError::Connect { url: url.to_string(), msg }
             } else {
                 ClientError::Other { url: url.to_string(), msg: root_cause(&e) }
             }

@@ -59,7 +59,7 @@ const LOG_FILE: &str = "registry.log";
 pub struct ExternalRegistry {
     /// Base URL without trailing slash: `http://127.0.0.1:PORT`.
     pub url: String,
-    /// Which implementation: `"docker-registry"`, `"docker-registry+htpasswd"`
+    /// Which implementation: `"docker-registry"`, `"docker-registry+htpasswd"`, `"docker-registry+tls"`
     /// or `"ferro-oci-server"`.
     pub name: &'static str,
     /// The loopback port it listens on.
@@ -257,7 +257,7 @@ pub fn external_required() -> bool {
 /// temporary directory, deletes enabled, log level `warn`.
 pub fn docker_registry() -> Option<ExternalRegistry> {
     let binary = locate("docker-registry", DOCKER_REGISTRY_BIN_ENV, false)?;
-    Some(start_docker_registry(binary, "docker-registry", None))
+    Some(start_docker_registry(binary, "docker-registry", None, false))
 }
 
 /// Like [`docker_registry`], plus `auth.htpasswd` (realm
@@ -273,7 +273,39 @@ pub fn docker_registry_htpasswd(user: &str, password: &str) -> Option<ExternalRe
         binary,
         "docker-registry+htpasswd",
         Some((user.to_owned(), password.to_owned())),
+        false,
     ))
+}
+
+/// Debian's docker-registry serving HTTPS on `127.0.0.1` with a self-signed certificate
+/// (made with the `openssl` command for `IP:127.0.0.1`, valid one day). `url` is `https://…`.
+pub fn docker_registry_tls() -> Option<ExternalRegistry> {
+    let binary = locate("docker-registry", DOCKER_REGISTRY_BIN_ENV, false)?;
+    let openssl = Command::new("openssl").arg("version").output().is_ok_and(|o| o.status.success());
+    if !openssl {
+        if external_required() {
+            panic!("the openssl command is needed for the TLS test ({REQUIRE_ENV} is set)");
+        }
+        eprintln!("skipping: the openssl command is not installed (needed for a self-signed certificate)");
+        return None;
+    }
+    Some(start_docker_registry(binary, "docker-registry+tls", None, true))
+}
+
+/// A self-signed certificate and key for `127.0.0.1` in `dir`: (certificate, key).
+fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run openssl");
+    assert!(out.status.success(), "openssl req failed: {}", String::from_utf8_lossy(&out.stderr));
+    (cert, key)
 }
 
 /// ferro-oci-server: `FERRO_OCI_LISTEN=127.0.0.1:PORT`,
@@ -293,7 +325,7 @@ pub fn ferro() -> Option<ExternalRegistry> {
             .env("RUST_LOG", "warn")
             .env("NO_COLOR", "1");
         let child = spawn_logged(&mut cmd, &log, "ferro-oci-server");
-        match wait_ready(child, port, &log, "ferro-oci-server", attempt) {
+        match wait_ready(child, port, &log, "ferro-oci-server", attempt, false) {
             Some(child) => {
                 return Some(ExternalRegistry {
                     url: format!("http://127.0.0.1:{port}"),
@@ -320,6 +352,7 @@ fn start_docker_registry(
     binary: PathBuf,
     name: &'static str,
     credentials: Option<(String, String)>,
+    tls: bool,
 ) -> ExternalRegistry {
     let dir = new_tempdir("docker-registry");
     let storage = dir.path().join("storage");
@@ -334,16 +367,18 @@ fn start_docker_registry(
         path
     });
 
+    let tls_files = tls.then(|| self_signed(dir.path()));
     for attempt in 1..=START_ATTEMPTS {
         let port = free_port();
-        let yaml = docker_registry_config(port, &storage, htpasswd.as_deref());
+        let yaml = docker_registry_config(port, &storage, htpasswd.as_deref(), tls_files.as_ref());
         fs::write(&config, yaml).expect("write docker-registry config");
         let mut cmd = Command::new(&binary);
         cmd.arg("serve").arg(&config);
         let child = spawn_logged(&mut cmd, &log, name);
-        if let Some(child) = wait_ready(child, port, &log, name, attempt) {
+        if let Some(child) = wait_ready(child, port, &log, name, attempt, tls) {
+            let scheme = if tls { "https" } else { "http" };
             return ExternalRegistry {
-                url: format!("http://127.0.0.1:{port}"),
+                url: format!("{scheme}://127.0.0.1:{port}"),
                 name,
                 port,
                 child,
@@ -363,7 +398,7 @@ fn start_docker_registry(
 
 /// The distribution 2.8 YAML configuration. Paths are written as quoted
 /// YAML strings (tempdir paths contain no quote or backslash, but be safe).
-fn docker_registry_config(port: u16, storage: &Path, htpasswd: Option<&Path>) -> String {
+fn docker_registry_config(port: u16, storage: &Path, htpasswd: Option<&Path>, tls: Option<&(PathBuf, PathBuf)>) -> String {
     let mut yaml = format!(
         "version: 0.1\n\
          log:\n\
@@ -385,6 +420,16 @@ fn docker_registry_config(port: u16, storage: &Path, htpasswd: Option<&Path>) ->
         storage = yaml_str(storage),
         secret = random_hex(),
     );
+    if let Some((cert, key)) = tls {
+        // Still under `http:`.
+        yaml.push_str(&format!(
+            "\x20 tls:\n\
+             \x20   certificate: {}\n\
+             \x20   key: {}\n",
+            yaml_str(cert),
+            yaml_str(key)
+        ));
+    }
     if let Some(path) = htpasswd {
         yaml.push_str(&format!(
             "auth:\n\
@@ -454,6 +499,7 @@ fn wait_ready(
     log: &Path,
     name: &str,
     attempt: usize,
+    tls: bool,
 ) -> Option<Child> {
     let deadline = Instant::now() + READY_TIMEOUT;
     let mut last: String;
@@ -476,6 +522,8 @@ fn wait_ready(
         }
         match probe_v2(port) {
             Ok(200 | 401) => return Some(child),
+            // A TLS server answers plain HTTP with 400: it is up.
+            Ok(400) if tls => return Some(child),
             Ok(code) => last = format!("GET /v2/ answered {code}"),
             Err(e) => last = e,
         }
