@@ -170,6 +170,8 @@ faults! {
     sparse_wrong_code => "a manifest whose blobs are missing is rejected with MANIFEST_INVALID instead of MANIFEST_BLOB_UNKNOWN (breaks: the rejection code)",
     blob_delete_lazy => "deleting a blob answers 202 but it is still served (breaks: a deleted blob is 404)",
     deleted_subject_referrers_404 => "after a subject is deleted, its referrers listing answers 404 (breaks: the API never 404s while the repository exists)",
+    // L: concurrency.
+    referrers_lost_update => "a push with a subject rewrites that subject's referrers list from a copy read 50 ms earlier, outside the lock, so concurrent pushes lose each other's entries (breaks: every accepted referrer is listed)",
     // J: tag locking.
     lock_blocks_referrer_push => "a manifest whose subject is the target of a locked tag is refused (breaks: signing locked releases)",
     locked_same_digest_500 => "re-pushing the same manifest to a locked tag answers 500 (breaks: idempotent retag)",

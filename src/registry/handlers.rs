@@ -432,6 +432,9 @@ pub async fn dispatch(
             redirect_blob(&shared, name, digest, &headers).unwrap_or_else(|| get_blob(&shared, name, digest))
         }
         (Route::Blob { name, digest }, _) => get_blob(&shared, name, digest),
+        (Route::Manifest { name, reference }, &Method::PUT) if faults.referrers_lost_update => {
+            put_manifest_lost_update(&shared, name, reference, &headers, body).await
+        }
         (Route::Manifest { name, reference }, &Method::PUT) => put_manifest(&shared, name, reference, &headers, body),
         (Route::Manifest { name, reference }, &Method::DELETE) => delete_manifest(&shared, name, reference),
         (Route::Manifest { name, reference }, _) => get_manifest(&shared, name, reference),
@@ -1055,6 +1058,32 @@ fn put_manifest(shared: &Shared, name: &str, reference: &str, headers: &HeaderMa
         resp = resp.header("OCI-Subject", value);
     }
     finish(resp, Body::empty())
+}
+
+/// The `referrers_lost_update` fault: the subject's referrers list is updated by a
+/// read-modify-write with the lock let go in between (like an index file rewritten by each
+/// push), so concurrent pushes overwrite each other's entries. The manifests stay stored.
+async fn put_manifest_lost_update(shared: &Shared, name: &str, reference: &str, headers: &HeaderMap, body: Bytes) -> Response {
+    let subject = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("subject")?.get("digest")?.as_str().and_then(|d| Digest::parse(d).ok()));
+    let Some(subject) = subject else {
+        return put_manifest(shared, name, reference, headers, body);
+    };
+    let before = shared.store.lock().repo(name).and_then(|r| r.referrers.get(&subject).cloned()).unwrap_or_default();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let resp = put_manifest(shared, name, reference, headers, body);
+    let pushed = resp.headers().get("Docker-Content-Digest").and_then(|v| v.to_str().ok()).and_then(|d| Digest::parse(d).ok());
+    if resp.status() == StatusCode::CREATED
+        && let Some(digest) = pushed
+        && let Some(repo) = shared.store.lock().repo_mut(name)
+        && let Some(seq) = repo.manifests.get(&digest).map(|r| r.seq)
+    {
+        let mut list = before;
+        list.insert(seq, digest);
+        repo.referrers.insert(subject, list);
+    }
+    resp
 }
 
 /// GET and HEAD.
