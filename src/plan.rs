@@ -196,6 +196,20 @@ fn validate_step<'a>(
             "`blobs_only` uploads no manifest: it cannot go with manifest_only, reference or wrong_digest".into(),
         ));
     }
+    for f in [&step.fallback_add, &step.fallback_remove].into_iter().flatten() {
+        if f.retries > 0 && !f.conditional {
+            d.push(Diagnostic::at_token(&l.path, &l.text, line, "retries", "`retries` needs `conditional: true` (it retries on 412)".into()));
+        }
+        if f.retries > crate::scenario::MAX_FALLBACK_RETRIES {
+            d.push(Diagnostic::at_token(
+                &l.path,
+                &l.text,
+                line,
+                "retries",
+                format!("`retries` is at most {}, not {}", crate::scenario::MAX_FALLBACK_RETRIES, f.retries),
+            ));
+        }
+    }
     if step.parallel.is_some() {
         validate_parallel(l, step, line, nested, defined, used_checks, d);
     }

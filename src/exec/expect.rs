@@ -26,6 +26,9 @@ pub struct Observation {
     pub followup: Option<Response>,
     /// For `copy`: what did not arrive byte-identical.
     pub copy_problems: Option<Vec<String>>,
+    /// Numbers the step measured (e.g. `conditional_retries`), reported with every check it
+    /// judges.
+    pub measurements: Vec<(String, f64)>,
 }
 
 /// The verdict of one evaluation.

@@ -424,8 +424,18 @@ fn add(acc: &mut HashMap<String, Acc>, c: Contribution) {
     }
     a.notes.extend(c.notes);
     a.transcript.extend(c.transcript);
-    a.measurements.extend(c.measurements);
+    for (k, v) in c.measurements {
+        // Counts add up over steps and clients; anything else is the latest value.
+        if SUMMED.contains(&k.as_str()) {
+            *a.measurements.entry(k).or_insert(0.0) += v;
+        } else {
+            a.measurements.insert(k, v);
+        }
+    }
 }
+
+/// Measurements that are counts: a check reports their sum.
+const SUMMED: &[&str] = &["conditional_retries"];
 
 /// What every step of a scenario judges with: the checks still in play and the profile.
 struct StepEnv<'e> {
@@ -493,6 +503,7 @@ fn run_step<'c, 'a: 'c>(label: String, step: &'c Step, ctx: &'c mut Ctx<'a>, env
                     if let Some((_, ms)) = obs.listed {
                         c.measurements.push(("visibility_lag_ms".into(), ms as f64));
                     }
+                    c.measurements.extend(obs.measurements.iter().cloned());
                     out.push(c);
                 }
                 drop(names);
@@ -1359,7 +1370,27 @@ fn manifest_reference(ctx: &Ctx, of: Option<&str>, by: By, tag: &Option<String>,
 /// add; "Deleting Manifests" steps 1–3 to remove): read the tag (404 → empty index), add or
 /// remove the referrer's descriptor without duplicates, push the index under the same tag —
 /// as the chosen client does it.
+/// A client-side update of the referrers tag; conditional ones retry on 412 as `retries` says
+/// (with a short, growing pause) and report how many retries they made.
 async fn fallback_update(ctx: &mut Ctx<'_>, f: &FallbackAdd, add: bool) -> Result<Observation, ClientError> {
+    let max = f.retries.min(crate::scenario::MAX_FALLBACK_RETRIES);
+    let mut retries = 0u32;
+    loop {
+        let mut obs = fallback_update_once(ctx, f, add).await?;
+        let refused = f.conditional && obs.followup.as_ref().is_some_and(|p| p.status == 412);
+        if !refused || retries >= max {
+            if f.conditional {
+                obs.measurements.push(("conditional_retries".into(), f64::from(retries)));
+            }
+            return Ok(obs);
+        }
+        retries += 1;
+        // Earlier attempts stay in the transcript: they show the 412s.
+        tokio::time::sleep(Duration::from_millis(u64::from(retries.min(10)) * 3)).await;
+    }
+}
+
+async fn fallback_update_once(ctx: &mut Ctx<'_>, f: &FallbackAdd, add: bool) -> Result<Observation, ClientError> {
     let referrer = f.referrer.as_str();
     let e = ctx.entries.get(referrer).expect("validated");
     let (r, repo) = (e.built.clone(), e.repo.clone());
@@ -1416,16 +1447,17 @@ async fn fallback_update(ctx: &mut Ctx<'_>, f: &FallbackAdd, add: bool) -> Resul
     }
     let index = descriptors.into_iter().fold(IndexBuilder::new(), |b, d| b.manifest(d)).build();
     let mut obs = if f.conditional {
-        let etag = current.header("etag").map(str::to_string);
+        // Update what was read (If-Match: its ETag), or create what was absent (If-None-Match: *).
+        let condition = match current.status {
+            404 => Some(("if-none-match", "*".to_string())),
+            _ => current.header("etag").map(|e| ("if-match", e.to_string())),
+        };
         ctx.entries.insert(name.clone(), Entry { built: index.clone(), repo: repo.clone(), tag: Some(tag.clone()), pushed: false, failure: None });
         ctx.order.push((repo.clone(), index.clone()));
-        let Some(etag) = etag else {
+        let Some(condition) = condition else {
             return Ok(Observation { response: Some(current), ..Default::default() });
         };
-        let put = ctx
-            .client
-            .put_manifest_with_headers(&repo, &tag, &index.media_type, &index.bytes, &[("if-match", etag)])
-            .await?;
+        let put = ctx.client.put_manifest_with_headers(&repo, &tag, &index.media_type, &index.bytes, &[condition]).await?;
         if let Some(en) = ctx.entries.get_mut(&name) {
             en.pushed = put.status == 201;
         }

@@ -988,6 +988,7 @@ fn put_manifest(shared: &Shared, name: &str, reference: &str, headers: &HeaderMa
     };
     let tag = ref_digest.is_none().then(|| reference.to_string());
     if config.conditional_put
+        && !faults.conditional_ignored
         && let Some(t) = &tag
         && precondition_failed(shared, headers, st.repo(name).and_then(|r| r.tags.get(t)))
     {

@@ -759,10 +759,17 @@ pub struct FallbackAdd {
     /// is then the read (its `ETag`), and the conditional push is the follow-up.
     #[serde(default)]
     pub conditional: bool,
+    /// With `conditional`: on a 412, read the tag again and retry, at most this many times
+    /// (up to 50), as a careful client would. A missing tag is created with `If-None-Match: *`.
+    #[serde(default)]
+    pub retries: u32,
     /// Which client's algorithm to emulate.
     #[serde(default)]
     pub client: ClientMode,
 }
+
+/// The most retries a conditional fallback update may make.
+pub const MAX_FALLBACK_RETRIES: u32 = 50;
 
 /// Client emulation for the referrers tag schema: real clients disagree on the same registry
 /// (registry-behaviours.md §3).
