@@ -144,7 +144,10 @@ pub async fn run(cfg: RunConfig) -> Result<RunOutput, AppError> {
         .collect();
     // A registry that does not say which distribution-spec it implements is held to main, the
     // strictest text (rules main made MUSTs are SHOULDs in v1.1.x).
-    declares.entry("spec_version".into()).or_insert_with(|| "main".into());
+    if !declares.contains_key("spec_version") {
+        declares.insert("spec_version".into(), "main".into());
+        declares.insert(format!("{}spec_version", crate::exec::expect::DEFAULTED), "main".into());
+    }
     let mut embedded_cfg = cfg.embedded.clone();
     let mut username = cfg.username.clone();
     let mut password = cfg.password.clone();

@@ -200,6 +200,15 @@ fn validate_step<'a>(
         if f.retries > 0 && !f.conditional {
             d.push(Diagnostic::at_token(&l.path, &l.text, line, "retries", "`retries` needs `conditional: true` (it retries on 412)".into()));
         }
+        if f.retries > 0 && f.client == crate::scenario::ClientMode::Regclient {
+            d.push(Diagnostic::at_token(
+                &l.path,
+                &l.text,
+                line,
+                "retries",
+                "`retries` cannot go with `client: regclient`, which deletes the tag without a condition".into(),
+            ));
+        }
         if f.retries > crate::scenario::MAX_FALLBACK_RETRIES {
             d.push(Diagnostic::at_token(
                 &l.path,

@@ -82,6 +82,8 @@ async fn spec_version_decides_whether_a_main_only_must_applies() {
     };
     let main = run(None).await;
     assert_eq!(main.checks[0].outcome, Outcome::Failed, "{}", main.checks[0].reason);
+    // The embedded profile says nothing of spec_version: the reason does not pretend it did.
+    assert!(main.checks[0].reason.contains("does not declare spec_version, so referee holds the registry to main"), "{}", main.checks[0].reason);
     let old = run(Some(path.display().to_string())).await;
     assert_eq!(old.checks[0].outcome, Outcome::Skipped, "{}", old.checks[0].reason);
     assert!(old.checks[0].reason.contains("SHOULD in distribution-spec v1.1.x"), "{}", old.checks[0].reason);

@@ -45,6 +45,10 @@ pub type Names<'a> = HashMap<&'a str, &'a Built>;
 /// What the profile declares: key → value (empty for the `strict` default).
 pub type Declares = std::collections::BTreeMap<String, String>;
 
+/// Prefix of the entries that mark a value referee filled in because the profile said
+/// nothing (`<prefix>spec_version`), so messages do not put words in the profile's mouth.
+pub const DEFAULTED: &str = "referee-default:";
+
 pub fn judge(e: &Expect, obs: &Observation, names: &Names) -> Judgement {
     judge_declared(e, obs, names, &Declares::new())
 }
@@ -65,9 +69,13 @@ pub fn judge_declared(e: &Expect, obs: &Observation, names: &Names, declares: &D
                     Judgement::Pass(n) => notes.extend(n),
                     Judgement::Fail(f) => {
                         let observed = observed_variant(d, obs, names, declares);
+                        let holds = if declares.contains_key(&format!("{DEFAULTED}{}", d.key)) {
+                            format!("the profile does not declare {}, so referee holds the registry to {value}", d.key)
+                        } else {
+                            format!("the profile declares {}: {value}", d.key)
+                        };
                         fails.push(format!(
-                            "the profile declares {}: {value}, but the registry contradicts it ({}){}",
-                            d.key,
+                            "{holds}, but the registry contradicts it ({}){}",
                             f.join("; "),
                             observed.map(|o| format!("; observed: {}: {o}", d.key)).unwrap_or_default()
                         ));
@@ -116,7 +124,14 @@ pub fn judge_declared(e: &Expect, obs: &Observation, names: &Names, declares: &D
             fails.push(format!("no alternative holds ({})", alt_fails.join(" | ")));
         }
     }
-    if fails.is_empty() { Judgement::Pass(notes) } else { Judgement::Fail(fails) }
+    if fails.is_empty() {
+        Judgement::Pass(notes)
+    } else {
+        // Two assertions may say the same thing (`exactly` and `unique` on a duplicate).
+        let mut seen = std::collections::HashSet::new();
+        fails.retain(|f| seen.insert(f.clone()));
+        Judgement::Fail(fails)
+    }
 }
 
 /// Every variant whose expectation holds.

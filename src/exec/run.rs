@@ -1465,8 +1465,10 @@ async fn fallback_update_once(ctx: &mut Ctx<'_>, f: &FallbackAdd, add: bool) -> 
     } else {
         push(ctx, &name, index.clone(), repo.clone(), tag, false).await?
     };
-    // oras-go removes the index it replaced (SkipReferrersGC = false).
+    // oras-go removes the index it replaced (SkipReferrersGC = false), once its own is in.
+    let in_place = obs.followup.as_ref().or(obs.response.as_ref()).is_some_and(|r| r.status == 201);
     if f.client == ClientMode::OrasGo
+        && in_place
         && let Some(old) = previous
         && old != index.digest
     {
