@@ -57,6 +57,8 @@ pub struct HookRun {
 }
 
 const MAX_OUTPUT: usize = 16 * 1024;
+/// How long output is still read once the hook's shell has exited.
+const AFTER_EXIT_READ: Duration = Duration::from_millis(500);
 
 /// Runs `spec` to completion or until its timeout (then kills it). `Err` says why the hook
 /// failed, with its output.
@@ -81,18 +83,22 @@ pub async fn run(name: &str, spec: &HookSpec, env: &HookEnv) -> Result<HookRun, 
     let mut child = cmd.spawn().map_err(|e| format!("hook {name}: cannot start `sh -c {:?}`: {e}", spec.run))?;
     let mut out = child.stdout.take().expect("piped");
     let mut err = child.stderr.take().expect("piped");
-    let read = async {
-        let (mut a, mut b) = (Vec::new(), Vec::new());
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let waited = tokio::time::timeout(Duration::from_secs(spec.timeout_s.max(1)), async {
         // Bounded reads, both pipes at once: a chatty hook cannot grow memory without limit,
         // nor stall on a full stderr pipe while stdout is still open. What is past the bound
         // is drained and dropped.
-        tokio::join!(drain(&mut out, &mut a), drain(&mut err, &mut b));
-        (a, b)
-    };
-    let waited = tokio::time::timeout(Duration::from_secs(spec.timeout_s.max(1)), async {
-        let (a, b) = read.await;
-        let status = child.wait().await;
-        (a, b, status)
+        let reads = async { tokio::join!(drain(&mut out, &mut a), drain(&mut err, &mut b)) };
+        tokio::pin!(reads);
+        tokio::select! {
+            _ = &mut reads => child.wait().await,
+            status = child.wait() => {
+                // The hook is done. Something it started in the background (a restarted
+                // registry) may hold its output open for good: read what is there, briefly.
+                let _ = tokio::time::timeout(AFTER_EXIT_READ, &mut reads).await;
+                status
+            }
+        }
     })
     .await;
     let elapsed_ms = started.elapsed().as_millis() as u64;
@@ -107,7 +113,7 @@ pub async fn run(name: &str, spec: &HookSpec, env: &HookEnv) -> Result<HookRun, 
             let _ = child.kill().await;
             Err(format!("hook {name} timed out after {} s: `{}`", spec.timeout_s, spec.run))
         }
-        Ok((a, b, status)) => {
+        Ok(status) => {
             let output = format!("{}{}", String::from_utf8_lossy(&a), String::from_utf8_lossy(&b));
             let status = status.map_err(|e| format!("hook {name}: {e}"))?;
             let run = HookRun { status: status.code(), output: output.trim().to_string(), elapsed_ms };
@@ -179,6 +185,12 @@ mod tests {
         assert!(bad.contains("exited with Some(3)") && bad.contains("nope"), "{bad}");
         let slow = run("gc", &HookSpec { run: "sleep 5".into(), timeout_s: 1 }, &env).await.unwrap_err();
         assert!(slow.contains("timed out"), "{slow}");
+        // A hook may leave something running in the background that keeps its output open
+        // (a registry it restarted): it is done when its shell is, not when the output ends.
+        let started = std::time::Instant::now();
+        let bg = run("restart", &HookSpec { run: "sleep 3 & echo restarted".into(), timeout_s: 10 }, &env).await.unwrap();
+        assert_eq!(bg.output, "restarted");
+        assert!(started.elapsed() < Duration::from_secs(2), "waited for the background job: {:?}", started.elapsed());
         // What a timed-out hook started is stopped with it.
         let dir = tempfile::tempdir().unwrap();
         let pidfile = dir.path().join("pid");
