@@ -125,6 +125,8 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("L3", "conditional_ignored", &[]),
     // Four simultaneous re-pushes of the same bytes each add an entry.
     ("L4", "duplicate_on_repush", &[]),
+    // Four clients close uploads of the same blobs within a second of each other.
+    ("L6", "concurrent_blob_put_500", &[]),
     ("N1", "nonstandard_error_codes", &[]),
     // The source serves other bytes than were pushed, so the copy cannot be exact.
     ("R1", "reserialize_manifests", &[]),
@@ -250,7 +252,7 @@ prove! {
     fault_f7 => "F7",
     fault_j1 => "J1", fault_j2 => "J2", fault_j3 => "J3", fault_j4 => "J4", fault_j5 => "J5",
     fault_k1 => "K1", fault_k2 => "K2", fault_k3 => "K3", fault_k4 => "K4", fault_k5 => "K5", fault_k6 => "K6", fault_k7 => "K7", fault_k8 => "K8",
-    fault_l1 => "L1", fault_l3 => "L3", fault_l4 => "L4",
+    fault_l1 => "L1", fault_l3 => "L3", fault_l4 => "L4", fault_l6 => "L6",
     fault_r1 => "R1", fault_r2 => "R2",
     fault_n1 => "N1", fault_n2 => "N2", fault_n3 => "N3", fault_n4 => "N4", fault_n5 => "N5", fault_n6 => "N6",
 }

@@ -534,6 +534,17 @@ fn note_consequences(step: &Step, ctx: &mut Ctx, obs: &Observation, label: &str,
         let why = format!("depends on deleting '{name}', which answered {}", r.describe());
         en.failure = Some((why, judged));
     }
+    // Blobs that did not all arrive leave the manifest push that should follow with nothing
+    // to stand on.
+    if let (Some(p), Some(r)) = (&step.push, &obs.response)
+        && p.blobs_only
+        && r.status != 201
+        && let Some(en) = ctx.entries.get_mut(&p.name)
+    {
+        let why = format!("uploading the blobs of '{}' answered {}", p.name, r.describe());
+        let why = if judged { format!("depends on '{}', whose blobs did not all arrive ({why})", p.name) } else { format!("setup failed: {why}") };
+        en.failure = Some((why, judged));
+    }
     // A push that did not succeed leaves its name unusable for later steps.
     if let (Some(name), Some(r)) = (step_defines(step).or(step.push.as_ref().map(|p| p.name.as_str())), &obs.response)
         && obs.pushed.is_some()
@@ -860,12 +871,6 @@ async fn exec_step(step: &Step, ctx: &mut Ctx<'_>) -> Result<Observation, Client
                 }
             }
             ctx.order.push((repo, built.clone()));
-            if let Some(r) = last.as_ref().filter(|r| r.status != 201)
-                && let Some(e) = ctx.entries.get_mut(&p.name)
-            {
-                // The manifest push that should follow has nothing to stand on.
-                e.failure = Some((format!("setup failed: uploading the blobs of '{}' answered {}", p.name, r.describe()), false));
-            }
             return Ok(Observation { response: last, ..Default::default() });
         }
         if p.manifest_only || p.reference.is_some() || p.wrong_digest {

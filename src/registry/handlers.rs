@@ -702,6 +702,11 @@ fn put_upload(shared: &Shared, name: &str, uuid: &str, query: &str, headers: &He
         upload.truncate(before);
         return err(StatusCode::BAD_REQUEST, "SIZE_INVALID", "blob too small");
     }
+    if shared.config.faults.concurrent_blob_put_500
+        && repo.blob_times.get(&digest).is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(1))
+    {
+        return err(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "duplicate key: the blob is being written by another upload");
+    }
     let data = repo.uploads.remove(uuid).unwrap_or_default();
     repo.put_blob(digest.clone(), Bytes::from(data));
     blob_created(name, &digest)
