@@ -740,7 +740,9 @@ async fn run_parallel(label: String, p: &crate::scenario::Parallel, ctx: &mut Ct
     ctx.absorb(beside);
     for c in &mut out {
         c.measurements.push(("parallel_clients".into(), n as f64));
-        c.measurements.push(("during_runs".into(), runs as f64));
+        if p.during.is_some() {
+            c.measurements.push(("during_runs".into(), runs as f64));
+        }
         c.measurements.push(("parallel_elapsed_ms".into(), elapsed_ms));
     }
     out

@@ -51,6 +51,10 @@ impl Terminal {
                     for n in &r.notes {
                         let _ = writeln!(out, "             note: {n}");
                     }
+                    if !r.measurements.is_empty() {
+                        let m: Vec<String> = r.measurements.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                        let _ = writeln!(out, "             measured: {}", m.join(", "));
+                    }
                 }
             }
         }
