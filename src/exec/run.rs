@@ -493,6 +493,18 @@ fn run_step<'c, 'a: 'c>(label: String, step: &'c Step, ctx: &'c mut Ctx<'a>, env
             (None, Err(None)) => unreachable!("no dependency failure without a reason"),
             (None, Ok(obs)) => {
                 let names: Names = ctx.entries.iter().map(|(k, v)| (k.as_str(), &v.built)).collect();
+                // A precondition of the whole scenario does not hold: stop here, as Skipped.
+                if let Some(u) = &step.stop_if
+                    && let Judgement::Pass(_) = judge_declared(&u.when, obs, &names, env.declares)
+                {
+                    let why = format!("{label}: {}", u.reason);
+                    for (id, _) in &active {
+                        out.push(Contribution::new(id, Outcome::Skipped, Some(why.clone()), vec![], transcript.clone()));
+                    }
+                    drop(names);
+                    ctx.halted = Some((format!("{why}; the steps after it were not run"), true));
+                    return out;
+                }
                 for (id, e) in &active {
                     let (outcome, reason, notes) = match judge_declared(e, obs, &names, env.declares) {
                         Judgement::Pass(n) => (Outcome::Passed, None, n),

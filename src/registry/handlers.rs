@@ -1032,6 +1032,12 @@ fn put_manifest(shared: &Shared, name: &str, reference: &str, headers: &HeaderMa
             }
         }
     }
+    if faults.deleted_subject_push_500
+        && let Some(subject) = &facts.subject
+        && st.repo(name).is_some_and(|r| r.deleted.contains(&subject.digest) && !r.manifests.contains_key(&subject.digest))
+    {
+        return err(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "foreign key violation: the subject was deleted");
+    }
     let outcome = st.put_manifest(
         name,
         digest.clone(),

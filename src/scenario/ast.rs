@@ -166,6 +166,11 @@ pub struct Step {
     /// Check id → what its answer must look like.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub checks: BTreeMap<String, Expect>,
+    /// When the answer matches `when`, the rest of the scenario cannot be what it means to
+    /// test (e.g. deletion is disabled): this step's checks and all later ones are Skipped
+    /// with `reason`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_if: Option<Unsupported>,
 }
 
 impl Step {
@@ -279,6 +284,9 @@ impl Step {
         let mut out = vec![];
         for e in self.checks.values() {
             e.names(&mut out);
+        }
+        if let Some(u) = &self.stop_if {
+            u.when.names(&mut out);
         }
         out
     }
