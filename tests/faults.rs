@@ -120,6 +120,8 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("K8", "keep_newest_by_push_order", &[]),
     // Eight simultaneous pushes rewrite the subject's list from stale copies.
     ("L1", "referrers_lost_update", &[]),
+    // Eight clients move one tag within milliseconds: all but the first get 500.
+    ("L2", "tag_contention_500", &[]),
     // Six clients' conditional read-modify-writes of one tag: the ETag is there, the
     // condition ignored, so updates overwrite each other.
     ("L3", "conditional_ignored", &[]),
@@ -254,7 +256,7 @@ prove! {
     fault_f7 => "F7",
     fault_j1 => "J1", fault_j2 => "J2", fault_j3 => "J3", fault_j4 => "J4", fault_j5 => "J5",
     fault_k1 => "K1", fault_k2 => "K2", fault_k3 => "K3", fault_k4 => "K4", fault_k5 => "K5", fault_k6 => "K6", fault_k7 => "K7", fault_k8 => "K8",
-    fault_l1 => "L1", fault_l3 => "L3", fault_l4 => "L4", fault_l5 => "L5", fault_l6 => "L6",
+    fault_l1 => "L1", fault_l2 => "L2", fault_l3 => "L3", fault_l4 => "L4", fault_l5 => "L5", fault_l6 => "L6",
     fault_r1 => "R1", fault_r2 => "R2",
     fault_n1 => "N1", fault_n2 => "N2", fault_n3 => "N3", fault_n4 => "N4", fault_n5 => "N5", fault_n6 => "N6",
 }

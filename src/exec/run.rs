@@ -435,7 +435,7 @@ fn add(acc: &mut HashMap<String, Acc>, c: Contribution) {
 }
 
 /// Measurements that are counts: a check reports their sum.
-const SUMMED: &[&str] = &["conditional_retries"];
+const SUMMED: &[&str] = &["conditional_retries", "lost_updates"];
 
 /// What every step of a scenario judges with: the checks still in play and the profile.
 struct StepEnv<'e> {
@@ -1113,7 +1113,25 @@ async fn exec_step(step: &Step, ctx: &mut Ctx<'_>) -> Result<Observation, Client
         };
         let repo = ctx.entries.get(&f.of).map_or(ctx.main.clone(), |e| e.repo.clone());
         let r = ctx.client.get_manifest(&repo, &referrers_tag(digest.as_str())).await?;
-        return Ok(listing_observation(r));
+        let mut measurements = vec![];
+        if !f.count_missing.is_empty() {
+            let listed: HashSet<String> = r
+                .json()
+                .ok()
+                .and_then(|v| v.get("manifests").and_then(|m| m.as_array().cloned()))
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|d| d.get("digest").and_then(|d| d.as_str()).map(str::to_string))
+                .collect();
+            let missing = f
+                .count_missing
+                .iter()
+                .filter_map(|n| ctx.built(n))
+                .filter(|b| !listed.contains(b.digest.as_str()))
+                .count();
+            measurements.push(("lost_updates".to_string(), missing as f64));
+        }
+        return Ok(Observation { measurements, ..listing_observation(r) });
     }
     if let Some(g) = &step.get_manifest {
         let repo = ctx.repo(g.repo);

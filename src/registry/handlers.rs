@@ -1032,6 +1032,15 @@ fn put_manifest(shared: &Shared, name: &str, reference: &str, headers: &HeaderMa
             }
         }
     }
+    if faults.tag_contention_500
+        && let Some(t) = &tag
+        && let Some(r) = st.repo(name)
+        && let Some(current) = r.tags.get(t)
+        && *current != digest
+        && r.manifests.get(current).is_some_and(|m| m.pushed_at.elapsed() < std::time::Duration::from_millis(50))
+    {
+        return err(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "the tag is being updated by another request");
+    }
     if faults.deleted_subject_push_500
         && let Some(subject) = &facts.subject
         && st.repo(name).is_some_and(|r| r.deleted.contains(&subject.digest) && !r.manifests.contains_key(&subject.digest))

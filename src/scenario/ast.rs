@@ -264,7 +264,10 @@ impl Step {
         for f in [&self.fallback_add, &self.fallback_remove].into_iter().flatten() {
             u.push(&f.referrer);
         }
-        u.extend(self.fallback_read.as_ref().map(|f| f.of.as_str()));
+        if let Some(f) = &self.fallback_read {
+            u.push(f.of.as_str());
+            u.extend(f.count_missing.iter().map(String::as_str));
+        }
         if let Some(g) = &self.get_manifest {
             u.extend(g.of.as_deref());
             u.extend(g.referrers_tag_of.as_deref());
@@ -805,6 +808,10 @@ pub struct FallbackRead {
     pub of: String,
     #[serde(default)]
     pub alg: Option<crate::oci::Algorithm>,
+    /// Count how many of these names the index does not list, as the measurement
+    /// `lost_updates` (summed over clients and steps): a number, not a verdict.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub count_missing: Vec<String>,
 }
 
 /// HTTP method for reads.
