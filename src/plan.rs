@@ -219,6 +219,15 @@ fn validate_step<'a>(
             ));
         }
     }
+    if step.stop_if.is_some() && !step.checks.is_empty() {
+        d.push(Diagnostic::at_token(
+            &l.path,
+            &l.text,
+            line,
+            "stop_if",
+            "`stop_if` goes on a step without checks (a step whose checks are all filtered out is not sent, so its stop would not be seen)".into(),
+        ));
+    }
     if step.parallel.is_some() {
         validate_parallel(l, step, line, nested, defined, used_checks, d);
     }

@@ -120,8 +120,8 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("K8", "keep_newest_by_push_order", &[]),
     // Eight simultaneous pushes rewrite the subject's list from stale copies.
     ("L1", "referrers_lost_update", &[]),
-    // Eight clients move one tag within milliseconds: all but the first get 500.
-    ("L2", "tag_contention_500", &[]),
+    // Eight clients move one tag within milliseconds: the last move leaves a torn link.
+    ("L2", "tag_torn_write", &[]),
     // Six clients' conditional read-modify-writes of one tag: the ETag is there, the
     // condition ignored, so updates overwrite each other.
     ("L3", "conditional_ignored", &[]),

@@ -83,11 +83,18 @@ pub fn judge_declared(e: &Expect, obs: &Observation, names: &Names, declares: &D
                     Judgement::Skip(r) => return Judgement::Skip(r),
                 },
                 None => {
-                    return Judgement::Skip(format!(
+                    let why = format!(
                         "the profile declares {}: {value}, which this scenario cannot observe (it tells {})",
                         d.key,
                         d.variants.keys().cloned().collect::<Vec<_>>().join(", ")
-                    ));
+                    );
+                    // Nothing else to judge: Skipped. Otherwise the rest (e.g. a MUST status)
+                    // is still judged, and the declaration is a note.
+                    let rest = Expect { declared: None, ..e.clone() };
+                    if serde_json::to_value(&rest).is_ok_and(|v| v == serde_json::json!({})) {
+                        return Judgement::Skip(why);
+                    }
+                    notes.push(format!("INFO: {why}"));
                 }
             },
             None => match holding_variants(d, obs, names, declares).as_slice() {
@@ -713,6 +720,33 @@ fn pages(pe: &PagesExpect, obs: &Observation, fails: &mut Vec<String>, notes: &m
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A declared value no variant covers: the rest of the expectation is still judged (the
+    /// value becomes a note); with nothing else to judge, Skipped.
+    #[test]
+    fn an_unobservable_declaration_does_not_hide_the_other_assertions() {
+        let obs = Observation {
+            response: Some(crate::client::Response {
+                status: 404,
+                headers: Default::default(),
+                body: vec![],
+                url: "http://127.0.0.1:1/v2/".parse().unwrap(),
+            }),
+            ..Default::default()
+        };
+        let declares: Declares = [("on_subject_delete".to_string(), "gc-later:with-subject".to_string())].into();
+        let e: Expect = serde_yaml_ng::from_str(
+            "{ status: 200, declared: { key: on_subject_delete, variants: { orphan: {}, cascade: {} } } }",
+        )
+        .unwrap();
+        match judge_declared(&e, &obs, &Names::new(), &declares) {
+            Judgement::Fail(f) => assert!(f[0].contains("expected status 200"), "{f:?}"),
+            other => panic!("the status is still judged: {other:?}"),
+        }
+        let only: Expect =
+            serde_yaml_ng::from_str("{ declared: { key: on_subject_delete, variants: { orphan: {}, cascade: {} } } }").unwrap();
+        assert!(matches!(judge_declared(&only, &obs, &Names::new(), &declares), Judgement::Skip(_)));
+    }
 
     #[test]
     fn media_types() {

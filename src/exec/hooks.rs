@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
@@ -81,26 +82,28 @@ pub async fn run(name: &str, spec: &HookSpec, env: &HookEnv) -> Result<HookRun, 
         // Its own process group, so a timeout stops what the hook started too.
         .process_group(0);
     let mut child = cmd.spawn().map_err(|e| format!("hook {name}: cannot start `sh -c {:?}`: {e}", spec.run))?;
-    let mut out = child.stdout.take().expect("piped");
-    let mut err = child.stderr.take().expect("piped");
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    let waited = tokio::time::timeout(Duration::from_secs(spec.timeout_s.max(1)), async {
-        // Bounded reads, both pipes at once: a chatty hook cannot grow memory without limit,
-        // nor stall on a full stderr pipe while stdout is still open. What is past the bound
-        // is drained and dropped.
-        let reads = async { tokio::join!(drain(&mut out, &mut a), drain(&mut err, &mut b)) };
-        tokio::pin!(reads);
-        tokio::select! {
-            _ = &mut reads => child.wait().await,
-            status = child.wait() => {
-                // The hook is done. Something it started in the background (a restarted
-                // registry) may hold its output open for good: read what is there, briefly.
-                let _ = tokio::time::timeout(AFTER_EXIT_READ, &mut reads).await;
-                status
+    let out = child.stdout.take().expect("piped");
+    let err = child.stderr.take().expect("piped");
+    // Both pipes are read by tasks of their own, at once (a full stderr pipe cannot stall
+    // stdout) and up to a bound (a chatty hook cannot grow memory). They keep draining after
+    // the hook is done: something it started in the background (a restarted registry) may
+    // still write there, and must not meet a closed pipe.
+    let (a, b) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
+    let mut readers = [tokio::spawn(drain(out, a.clone())), tokio::spawn(drain(err, b.clone()))];
+    let waited = tokio::time::timeout(Duration::from_secs(spec.timeout_s.max(1)), child.wait()).await;
+    if waited.is_ok() {
+        // Done: what it wrote before exiting is in the pipes; read it, briefly.
+        let _ = tokio::time::timeout(AFTER_EXIT_READ, async {
+            for r in &mut readers {
+                let _ = r.await;
             }
-        }
-    })
-    .await;
+        })
+        .await;
+    }
+    let output = {
+        let (a, b) = (a.lock().expect("hook output"), b.lock().expect("hook output"));
+        format!("{}{}", String::from_utf8_lossy(&a), String::from_utf8_lossy(&b))
+    };
     let elapsed_ms = started.elapsed().as_millis() as u64;
     match waited {
         Err(_) => {
@@ -114,7 +117,6 @@ pub async fn run(name: &str, spec: &HookSpec, env: &HookEnv) -> Result<HookRun, 
             Err(format!("hook {name} timed out after {} s: `{}`", spec.timeout_s, spec.run))
         }
         Ok(status) => {
-            let output = format!("{}{}", String::from_utf8_lossy(&a), String::from_utf8_lossy(&b));
             let status = status.map_err(|e| format!("hook {name}: {e}"))?;
             let run = HookRun { status: status.code(), output: output.trim().to_string(), elapsed_ms };
             if status.success() {
@@ -126,10 +128,19 @@ pub async fn run(name: &str, spec: &HookSpec, env: &HookEnv) -> Result<HookRun, 
     }
 }
 
-/// Keeps the first [`MAX_OUTPUT`] bytes of `r` and discards the rest until its end.
-async fn drain<R: tokio::io::AsyncRead + Unpin>(r: &mut R, keep: &mut Vec<u8>) {
-    let _ = (&mut *r).take(MAX_OUTPUT as u64).read_to_end(keep).await;
-    let _ = tokio::io::copy(r, &mut tokio::io::sink()).await;
+/// Keeps the first [`MAX_OUTPUT`] bytes of `r` in `keep` and discards the rest until its end.
+async fn drain<R: tokio::io::AsyncRead + Unpin>(mut r: R, keep: Arc<Mutex<Vec<u8>>>) {
+    let mut buf = [0u8; 8192];
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let mut k = keep.lock().expect("hook output");
+                let room = MAX_OUTPUT.saturating_sub(k.len());
+                k.extend_from_slice(&buf[..n.min(room)]);
+            }
+        }
+    }
 }
 
 /// The `referee` binary for hooks: the running binary when it is referee, else `referee` on
@@ -188,9 +199,15 @@ mod tests {
         // A hook may leave something running in the background that keeps its output open
         // (a registry it restarted): it is done when its shell is, not when the output ends.
         let started = std::time::Instant::now();
-        let bg = run("restart", &HookSpec { run: "sleep 3 & echo restarted".into(), timeout_s: 10 }, &env).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let done = dir.path().join("done");
+        let cmd = format!("(sleep 1; echo still here; echo more >&2; touch '{}') & echo restarted", done.display());
+        let bg = run("restart", &HookSpec { run: cmd, timeout_s: 10 }, &env).await.unwrap();
         assert_eq!(bg.output, "restarted");
-        assert!(started.elapsed() < Duration::from_secs(2), "waited for the background job: {:?}", started.elapsed());
+        assert!(started.elapsed() < Duration::from_millis(900), "waited for the background job: {:?}", started.elapsed());
+        // It writes after the hook ended, and is not killed by a closed pipe for it.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(done.exists(), "the background job died writing to the hook's output");
         // What a timed-out hook started is stopped with it.
         let dir = tempfile::tempdir().unwrap();
         let pidfile = dir.path().join("pid");

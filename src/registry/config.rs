@@ -174,7 +174,7 @@ faults! {
     conditional_ignored => "manifests carry an ETag but If-Match and If-None-Match on a PUT are ignored, so conditional updates of a tag still overwrite each other; a GET by tag is answered 50 ms after it was read, so racing clients read the same version (breaks: lost-update-free conditional updates)",
     concurrent_blob_put_500 => "an upload that completes a blob another upload stored less than a second ago answers 500 (a unique-key race) (breaks: identical blobs uploaded at once)",
     deleted_subject_push_500 => "a manifest whose subject was deleted is refused with 500 (a foreign-key error) (breaks: a referrer whose subject is gone is still accepted)",
-    tag_contention_500 => "moving a tag that was last moved less than 50 ms ago answers 500 (lock contention) (breaks: concurrent tag updates are each accepted)",
+    tag_torn_write => "a tag moved again less than 50 ms after its last push answers 201 but is left pointing at a digest nothing stored, a half-written link (breaks: after racing updates a tag resolves to one of them)",
     referrers_lost_update => "a push with a subject rewrites that subject's referrers list from a copy read 50 ms earlier, outside the lock, so concurrent pushes lose each other's entries (breaks: every accepted referrer is listed)",
     // J: tag locking.
     lock_blocks_referrer_push => "a manifest whose subject is the target of a locked tag is refused (breaks: signing locked releases)",

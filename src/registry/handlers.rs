@@ -1032,15 +1032,15 @@ fn put_manifest(shared: &Shared, name: &str, reference: &str, headers: &HeaderMa
             }
         }
     }
-    if faults.tag_contention_500
-        && let Some(t) = &tag
-        && let Some(r) = st.repo(name)
-        && let Some(current) = r.tags.get(t)
-        && *current != digest
-        && r.manifests.get(current).is_some_and(|m| m.pushed_at.elapsed() < std::time::Duration::from_millis(50))
-    {
-        return err(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "the tag is being updated by another request");
-    }
+    // The torn-write fault: a tag moved again while its last move is under 50 ms old is left
+    // pointing at a digest nothing stored (a half-written link), after answering 201.
+    let torn = faults.tag_torn_write
+        && tag.as_ref().is_some_and(|t| {
+            st.repo(name).is_some_and(|r| {
+                r.tags.get(t).is_some_and(|current| *current != digest)
+                    && r.tag_times.get(t).is_some_and(|at| at.elapsed() < std::time::Duration::from_millis(50))
+            })
+        });
     if faults.deleted_subject_push_500
         && let Some(subject) = &facts.subject
         && st.repo(name).is_some_and(|r| r.deleted.contains(&subject.digest) && !r.manifests.contains_key(&subject.digest))
@@ -1053,7 +1053,7 @@ fn put_manifest(shared: &Shared, name: &str, reference: &str, headers: &HeaderMa
         body,
         stored_content_type,
         facts,
-        tag,
+        tag.clone(),
         faults.duplicate_on_repush,
     );
     // F7 fault: a registry that indexes referrers only while its referrers API is on.
@@ -1066,6 +1066,12 @@ fn put_manifest(shared: &Shared, name: &str, reference: &str, headers: &HeaderMa
         && let Some(list) = repo.referrers.get_mut(&subject.digest)
     {
         list.remove(&record.seq);
+    }
+    if torn
+        && let Some(t) = &tag
+        && let Some(repo) = st.repo_mut(name)
+    {
+        repo.tags.insert(t.clone(), Digest::sha256(format!("torn:{digest}").as_bytes()));
     }
     drop(st);
     tracing::debug!(%name, %digest, repushed = (outcome == PutOutcome::Repushed), "manifest pushed");

@@ -202,6 +202,8 @@ pub struct Repo {
     /// When each blob arrived (upload or mount), for GC's grace window; blobs loaded from
     /// disk have no entry and count as old.
     pub blob_times: HashMap<Digest, Instant>,
+    /// When each tag was last pushed (for the torn-write fault).
+    pub tag_times: HashMap<String, Instant>,
 }
 
 impl Repo {
@@ -304,6 +306,7 @@ impl State {
         let seq = self.take_seq();
         let repo = self.repo_or_create(name);
         if let Some(tag) = tag {
+            repo.tag_times.insert(tag.clone(), Instant::now());
             repo.tags.insert(tag, digest.clone());
         }
         if let Some(existing) = repo.manifests.get_mut(&digest) {

@@ -809,7 +809,8 @@ pub struct FallbackRead {
     #[serde(default)]
     pub alg: Option<crate::oci::Algorithm>,
     /// Count how many of these names the index does not list, as the measurement
-    /// `lost_updates` (summed over clients and steps): a number, not a verdict.
+    /// `lost_updates` (summed over clients and steps; an update the registry refused counts
+    /// too): a number, not a verdict.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub count_missing: Vec<String>,
 }
