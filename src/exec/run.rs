@@ -653,11 +653,23 @@ async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
     outputs.into_iter().map(|o| o.expect("every future finished")).collect()
 }
 
+/// Every client runs its own steps, all of them at once.
+async fn clients_run(label: &str, phase: &str, subs: &mut [Ctx<'_>], steps: &[Vec<Step>], env: &StepEnv<'_>) -> Vec<Contribution> {
+    let runs = subs.iter_mut().zip(steps).enumerate().map(|(k, (sub, steps))| async move {
+        let mut out = vec![];
+        for (i, s) in steps.iter().enumerate() {
+            out.extend(run_step(format!("{label}, client {} {phase} {}", k + 1, i + 1), s, sub, env).await);
+        }
+        out
+    });
+    join_all(runs.collect()).await.into_iter().flatten().collect()
+}
+
 /// A `parallel` block: `clients` contexts run `each` together (after a common start) while
 /// `during` runs beside them until they are done (at least once, at most `max_runs`); then each
 /// client runs `then`. Every judgement carries the block's numbers as measurements.
 async fn run_parallel(label: String, p: &crate::scenario::Parallel, ctx: &mut Ctx<'_>, env: &StepEnv<'_>) -> Vec<Contribution> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, Ordering};
     let n = p.clients.clamp(1, crate::scenario::MAX_CLIENTS);
     let clients: Vec<Client> = (0..n).map(|_| ctx.client.fork()).collect();
     let beside_client = ctx.client.fork();
@@ -678,34 +690,22 @@ async fn run_parallel(label: String, p: &crate::scenario::Parallel, ctx: &mut Ct
     };
     let mut subs: Vec<Ctx> = clients.iter().enumerate().map(|(k, c)| ctx.sub(c, &format!("#{}", k + 1))).collect();
     let mut beside = ctx.sub(&beside_client, "#during");
-    let barrier = tokio::sync::Barrier::new(n + usize::from(p.during.is_some()));
-    let running = AtomicUsize::new(n);
+    // The clients (started together by one join) and `during` start together.
+    let barrier = tokio::sync::Barrier::new(1 + usize::from(p.during.is_some()));
+    let running = AtomicBool::new(true);
     let started = Instant::now();
     let (barrier, running) = (&barrier, &running);
-    let clients_done = join_all(
-        subs.iter_mut()
-            .zip(&each)
-            .enumerate()
-            .map(|(k, (sub, steps))| {
-                let label = &label;
-                async move {
-                    barrier.wait().await;
-                    let mut out = vec![];
-                    for (i, s) in steps.iter().enumerate() {
-                        let l = format!("{label}, client {} step {}", k + 1, i + 1);
-                        out.extend(run_step(l, s, sub, env).await);
-                    }
-                    running.fetch_sub(1, Ordering::SeqCst);
-                    out
-                }
-            })
-            .collect(),
-    );
+    let clients_done = async {
+        barrier.wait().await;
+        let out = clients_run(&label, "step", &mut subs, &each, env).await;
+        running.store(false, Ordering::SeqCst);
+        out
+    };
     let beside_runs = async {
         let Some(d) = &p.during else { return (vec![], 0usize) };
         barrier.wait().await;
         let (mut out, mut runs) = (vec![], 0usize);
-        while runs < d.max_runs.clamp(1, crate::scenario::MAX_DURING_RUNS) && (runs == 0 || running.load(Ordering::SeqCst) > 0) {
+        while runs < d.max_runs.clamp(1, crate::scenario::MAX_DURING_RUNS) && (runs == 0 || running.load(Ordering::SeqCst)) {
             runs += 1;
             for (i, s) in d.steps.iter().enumerate() {
                 let l = format!("{label}, during run {runs} step {}", i + 1);
@@ -720,32 +720,15 @@ async fn run_parallel(label: String, p: &crate::scenario::Parallel, ctx: &mut Ct
     };
     let (client_outs, (mut out, runs)) = tokio::join!(clients_done, beside_runs);
     let elapsed_ms = started.elapsed().as_millis() as f64;
-    out.extend(client_outs.into_iter().flatten());
+    out.extend(client_outs);
     // What `during` broke (a failed hook) stops the `then` steps too.
     if let Some(h) = &beside.halted {
         for sub in &mut subs {
             sub.halted.get_or_insert_with(|| h.clone());
         }
     }
-    let then_outs = join_all(
-        subs.iter_mut()
-            .zip(&then)
-            .enumerate()
-            .map(|(k, (sub, steps))| {
-                let label = &label;
-                async move {
-                    let mut out = vec![];
-                    for (i, s) in steps.iter().enumerate() {
-                        let l = format!("{label}, client {} then step {}", k + 1, i + 1);
-                        out.extend(run_step(l, s, sub, env).await);
-                    }
-                    out
-                }
-            })
-            .collect(),
-    )
-    .await;
-    out.extend(then_outs.into_iter().flatten());
+    let then_outs = clients_run(&label, "then step", &mut subs, &then, env).await;
+    out.extend(then_outs);
     for sub in subs {
         ctx.absorb(sub);
     }
