@@ -151,14 +151,11 @@ pub fn collect(
     only: Option<&[String]>,
     faults: &super::config::Faults,
 ) -> Result<GcReport, String> {
-    let cutoff = cutoff(policy)?;
     let mut report = GcReport::default();
-    for name in selected(st, only) {
-        let Some(repo) = st.repos.get_mut(&name) else {
-            continue;
-        };
-        let (manifests, blobs) = plan(repo, policy, cutoff, faults);
-        remove(repo, &name, &manifests, &blobs, &mut report);
+    for (name, manifests, blobs) in plans(st, policy, only, faults)? {
+        if let Some(repo) = st.repos.get_mut(&name) {
+            remove(repo, &name, &manifests, &blobs, &mut report);
+        }
     }
     Ok(report)
 }
@@ -174,18 +171,28 @@ pub fn mark(
     only: Option<&[String]>,
     faults: &super::config::Faults,
 ) -> Result<Marks, String> {
-    let cutoff = cutoff(policy)?;
     let mut marks = Marks::default();
-    for name in selected(st, only) {
-        let Some(repo) = st.repos.get(&name) else {
-            continue;
-        };
-        let (manifests, blobs) = plan(repo, policy, cutoff, faults);
+    for (name, manifests, blobs) in plans(st, policy, only, faults)? {
+        let Some(repo) = st.repos.get(&name) else { continue };
         let keep_m = repo.manifests.keys().filter(|d| !manifests.contains(*d)).cloned().collect();
         let keep_b = repo.blobs.keys().filter(|d| !blobs.contains(*d)).cloned().collect();
         marks.0.insert(name, (keep_m, keep_b));
     }
     Ok(marks)
+}
+
+/// Per selected repository: what GC would collect (manifests, blobs).
+type Plans = Vec<(String, BTreeSet<Digest>, BTreeSet<Digest>)>;
+
+fn plans(st: &State, policy: &GcPolicy, only: Option<&[String]>, faults: &super::config::Faults) -> Result<Plans, String> {
+    let cutoff = cutoff(policy)?;
+    Ok(selected(st, only)
+        .into_iter()
+        .filter_map(|name| {
+            let (manifests, blobs) = plan(st.repos.get(&name)?, policy, cutoff, faults);
+            Some((name, manifests, blobs))
+        })
+        .collect())
 }
 
 /// Its second half, after the lock was let go: deletes every manifest and blob of the marked
