@@ -136,18 +136,11 @@ pub async fn run(cfg: RunConfig) -> Result<RunOutput, AppError> {
     // registry is judged against `strict` unless told otherwise.
     let default_profile = if cfg.target.is_none() { "embedded" } else { "strict" };
     let (profile, hooks) = load_profile(Some(cfg.profile.as_deref().unwrap_or(default_profile)), &cfg.hooks)?;
-    let mut declares: crate::exec::expect::Declares = profile
-        .declares
-        .iter()
-        .filter(|(_, v)| v.as_str() != "unknown")
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    // A registry that does not say which distribution-spec it implements is held to main, the
-    // strictest text (rules main made MUSTs are SHOULDs in v1.1.x).
-    if !declares.contains_key("spec_version") {
-        declares.insert("spec_version".into(), "main".into());
-        declares.insert(format!("{}spec_version", crate::exec::expect::DEFAULTED), "main".into());
-    }
+    // What the profile leaves out is filled in from referee's defaults (spec_version: main),
+    // marked as such so messages do not call it the profile's word.
+    let declares = crate::exec::Declares::from_profile(
+        profile.declares.iter().filter(|(_, v)| v.as_str() != "unknown").map(|(k, v)| (k.clone(), v.clone())),
+    );
     let mut embedded_cfg = cfg.embedded.clone();
     let mut username = cfg.username.clone();
     let mut password = cfg.password.clone();

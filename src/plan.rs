@@ -1,8 +1,8 @@
-//! Validate and resolve loaded scenarios into a [`Plan`]: every step has exactly one action,
-//! names are defined before use, check ids are declared, evaluated, and unique across files.
+//! Validate and resolve loaded scenarios into a [`Plan`]: each step's options (as its family in
+//! `exec::steps` says), names are defined before use, check ids are declared, evaluated, and unique across files.
 //! Errors are [`Diagnostic`]s at `file:line:col`; nothing is sent while any exists.
 
-use crate::scenario::{Capability, Diagnostic, Keyword, Loaded, ScenarioFile, Step};
+use crate::scenario::{Action, Capability, Diagnostic, Keyword, Loaded, Parallel, ScenarioFile, Step};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -153,7 +153,9 @@ fn validate(l: &Loaded) -> Vec<Diagnostic> {
     d
 }
 
-/// Validates one step at `line` (steps inside a `parallel` block are shown at the block's line).
+/// Validates one step at `line` (steps inside a `parallel` block are shown at the block's line):
+/// the action's own options (its family in `exec::steps` says what is wrong), `stop_if`, and
+/// the names and checks it refers to.
 fn validate_step<'a>(
     l: &'a Loaded,
     step: &'a Step,
@@ -163,62 +165,8 @@ fn validate_step<'a>(
     used_checks: &mut HashSet<&'a str>,
     d: &mut Vec<Diagnostic>,
 ) {
-    let actions = step.actions();
-    if actions.len() != 1 {
-        let msg = if actions.is_empty() {
-            "step has no action (one of push_image, push_artifact, push_index, push, referrers, wait_listed, fallback_add, fallback_remove, fallback_read, get_manifest, delete_manifest, tags_list, mount, get_blob, hook, parallel, …)".to_string()
-        } else {
-            format!("step has {} actions ({}); a step does exactly one thing", actions.len(), actions.join(", "))
-        };
-        d.push(Diagnostic::at_token(&l.path, &l.text, line, "-", msg));
-    }
-    if let Some(r) = &step.referrers {
-        let targets = [r.of.is_some(), r.digest.is_some(), r.random, r.blob_of.is_some()].iter().filter(|x| **x).count();
-        if targets != 1 {
-            d.push(Diagnostic::at_token(
-                &l.path,
-                &l.text,
-                line,
-                "referrers",
-                "referrers needs exactly one of `of`, `digest`, `random`, `blob_of`".into(),
-            ));
-        }
-    }
-    if let Some(p) = &step.push
-        && p.blobs_only
-        && (p.manifest_only || p.reference.is_some() || p.wrong_digest)
-    {
-        d.push(Diagnostic::at_token(
-            &l.path,
-            &l.text,
-            line,
-            "blobs_only",
-            "`blobs_only` uploads no manifest: it cannot go with manifest_only, reference or wrong_digest".into(),
-        ));
-    }
-    for f in [&step.fallback_add, &step.fallback_remove].into_iter().flatten() {
-        if f.retries > 0 && !f.conditional {
-            d.push(Diagnostic::at_token(&l.path, &l.text, line, "retries", "`retries` needs `conditional: true` (it retries on 412)".into()));
-        }
-        if f.retries > 0 && f.client == crate::scenario::ClientMode::Regclient {
-            d.push(Diagnostic::at_token(
-                &l.path,
-                &l.text,
-                line,
-                "retries",
-                "`retries` cannot go with `client: regclient`, which deletes the tag without a condition".into(),
-            ));
-        }
-        if f.retries > crate::scenario::MAX_FALLBACK_RETRIES {
-            d.push(Diagnostic::at_token(
-                &l.path,
-                &l.text,
-                line,
-                "retries",
-                format!("`retries` is at most {}, not {}", crate::scenario::MAX_FALLBACK_RETRIES, f.retries),
-            ));
-        }
-    }
+    let problems = crate::exec::steps::validate(&step.action);
+    d.extend(problems.into_iter().map(|p| Diagnostic::at_token(&l.path, &l.text, line, &p.token, p.message)));
     if step.stop_if.is_some() && !step.checks.is_empty() {
         d.push(Diagnostic::at_token(
             &l.path,
@@ -228,33 +176,10 @@ fn validate_step<'a>(
             "`stop_if` goes on a step without checks (a step whose checks are all filtered out is not sent, so its stop would not be seen)".into(),
         ));
     }
-    if step.parallel.is_some() {
-        validate_parallel(l, step, line, nested, defined, used_checks, d);
+    if let Action::Parallel(p) = &step.action {
+        validate_parallel(l, p, step.checks.keys().next(), line, nested, defined, used_checks, d);
     }
-    let def = step.defines();
-    for u in step.uses() {
-        if !defined.contains(u) {
-            let help = crate::scenario::diag::suggest(u, defined.iter().copied()).map(|s| format!("did you mean '{s}'?"));
-            d.push(
-                Diagnostic::at_token(&l.path, &l.text, line, u, format!("'{u}' is not defined by an earlier step")).with_help(help),
-            );
-        }
-    }
-    if let Some((name, _)) = def
-        && !defined.insert(name)
-    {
-        d.push(Diagnostic::at_token(&l.path, &l.text, line, name, format!("'{name}' is defined twice")));
-    }
-    // Expectations may name what this very step defines (`digest_of: <pushed name>`).
-    for u in step.judged_names() {
-        if !defined.contains(u) {
-            let help = crate::scenario::diag::suggest(u, defined.iter().copied()).map(|s| format!("did you mean '{s}'?"));
-            d.push(
-                Diagnostic::at_token(&l.path, &l.text, line, u, format!("'{u}' is not defined by this or an earlier step"))
-                    .with_help(help),
-            );
-        }
-    }
+    validate_names(l, step, line, defined, d);
     for id in step.checks.keys() {
         used_checks.insert(id);
         if !l.file.checks.contains_key(id) {
@@ -268,44 +193,47 @@ fn validate_step<'a>(
     }
 }
 
-/// A `parallel` step: bounds, no checks on the block itself, no block inside a block, and
-/// names that stay inside.
+/// Every name a step uses is defined by an earlier step; what it defines is new.
+fn validate_names<'a>(l: &'a Loaded, step: &'a Step, line: usize, defined: &mut HashSet<&'a str>, d: &mut Vec<Diagnostic>) {
+    let undefined = |u: &str, defined: &HashSet<&str>, what: &str| {
+        let help = crate::scenario::diag::suggest(u, defined.iter().copied()).map(|s| format!("did you mean '{s}'?"));
+        Diagnostic::at_token(&l.path, &l.text, line, u, format!("'{u}' is not defined by {what}")).with_help(help)
+    };
+    for u in step.uses() {
+        if !defined.contains(u) {
+            d.push(undefined(u, defined, "an earlier step"));
+        }
+    }
+    if let Some((name, _)) = step.defines()
+        && !defined.insert(name)
+    {
+        d.push(Diagnostic::at_token(&l.path, &l.text, line, name, format!("'{name}' is defined twice")));
+    }
+    // Expectations may name what this very step defines (`digest_of: <pushed name>`).
+    for u in step.judged_names() {
+        if !defined.contains(u) {
+            d.push(undefined(u, defined, "this or an earlier step"));
+        }
+    }
+}
+
+/// A `parallel` step: its own bounds (`exec::steps::parallel::validate`), then the steps inside,
+/// whose names stay inside.
+#[allow(clippy::too_many_arguments)]
 fn validate_parallel<'a>(
     l: &'a Loaded,
-    step: &'a Step,
+    p: &'a Parallel,
+    own_check: Option<&String>,
     line: usize,
     nested: bool,
     defined: &HashSet<&'a str>,
     used_checks: &mut HashSet<&'a str>,
     d: &mut Vec<Diagnostic>,
 ) {
-    use crate::scenario::{MAX_CLIENTS, MAX_DURING_RUNS};
-    let Some(p) = &step.parallel else { return };
-    let mut err = |token: &str, msg: String| d.push(Diagnostic::at_token(&l.path, &l.text, line, token, msg));
+    let problems = crate::exec::steps::parallel::validate(p, nested, own_check);
+    d.extend(problems.into_iter().map(|p| Diagnostic::at_token(&l.path, &l.text, line, &p.token, p.message)));
     if nested {
-        err("parallel", "a `parallel` block cannot hold another one".into());
         return;
-    }
-    if let Some(id) = step.checks.keys().next() {
-        err(id, format!("check '{id}' sits on the `parallel` step itself; put it on a step inside `each`, `during` or `then`"));
-    }
-    if !(1..=MAX_CLIENTS).contains(&p.clients) {
-        err("clients", format!("`clients` must be between 1 and {MAX_CLIENTS}, not {}", p.clients));
-    }
-    if p.each.is_empty() {
-        err("each", "`each` needs at least one step".into());
-    }
-    if let Some(du) = &p.during {
-        if !(1..=MAX_DURING_RUNS).contains(&du.max_runs) {
-            err("max_runs", format!("`max_runs` must be between 1 and {MAX_DURING_RUNS}, not {}", du.max_runs));
-        }
-        if du.steps.is_empty() {
-            err("during", "`during` needs at least one step".into());
-        }
-        if let Some(s) = du.steps.iter().find(|s| s.defines().is_some()) {
-            let name = s.defines().map(|(n, _)| n).unwrap_or_default();
-            err(name, format!("'{name}': `during` runs again and again, so its steps cannot define names"));
-        }
     }
     // The clients' names: visible to their later steps and to `then`, not after the block.
     let mut inner = defined.clone();

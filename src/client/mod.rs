@@ -3,11 +3,13 @@
 //!
 //! It owns authentication (anonymous, Basic, Bearer tokens from the `WWW-Authenticate`
 //! challenge), uploads, manifests, tags, referrers with `Link` paging, the referrers-tag
-//! read-modify-write, and a transcript of every exchange with credentials redacted.
+//! read-modify-write under four client algorithms (`referrers_tag`), and a transcript of every
+//! exchange with credentials redacted.
 
 mod auth;
 mod http;
 mod ops;
+pub mod referrers_tag;
 mod transcript;
 
 pub use auth::{Challenge, parse_challenge};

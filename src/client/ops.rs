@@ -1,8 +1,8 @@
 //! Registry operations on top of [`Client::send`]: blobs, manifests, tags, referrers with
-//! `Link` paging, and the referrers-tag read-modify-write of "Pushing Manifests with Subject".
+//! `Link` paging. The referrers-tag read-modify-write is in `referrers_tag`.
 
 use super::http::{Client, ClientError, Response, Scope};
-use crate::oci::{Blob, Built, Digest, IndexBuilder, media, referrers_tag};
+use crate::oci::{Blob, Built, Digest, media};
 use reqwest::{Method, Url};
 
 /// Why a `Link` header could not be used.
@@ -297,42 +297,6 @@ impl Client {
             }
         }
         Ok(Page { response, next, link_error })
-    }
-
-    /// Reads the referrers tag index of `subject` (fallback read); `Ok(None)` on 404.
-    pub async fn fallback_read(&self, repo: &str, subject: &Digest) -> Result<Option<Response>, ClientError> {
-        let r = self.get_manifest(repo, &referrers_tag(subject.as_str())).await?;
-        Ok(if r.status == 404 { None } else { Some(r) })
-    }
-
-    /// Adds `referrer` to the referrers tag index of its subject ("Pushing Manifests with
-    /// Subject", client steps 1–6): start from an empty index on 404, skip duplicates, pull up
-    /// `artifactType` and annotations, push under the same tag.
-    pub async fn fallback_add(&self, repo: &str, referrer: &Built) -> Result<Response, ClientError> {
-        let Some(subject) = &referrer.subject else {
-            return Err(ClientError::Other { url: repo.into(), msg: "referrer has no subject".into() });
-        };
-        let existing = self.fallback_read(repo, &subject.digest).await?;
-        let mut b = IndexBuilder::new();
-        if let Some(r) = existing {
-            let v = r.json().map_err(|msg| ClientError::Other { url: r.url.to_string(), msg })?;
-            let manifests = v.get("manifests").and_then(|m| m.as_array()).ok_or_else(|| ClientError::Other {
-                url: r.url.to_string(),
-                msg: "referrers tag is not an image index".into(),
-            })?;
-            for m in manifests {
-                if m.get("digest").and_then(|d| d.as_str()) == Some(referrer.digest.as_str()) {
-                    return Ok(r);
-                }
-                let d: crate::oci::Descriptor = descriptor_from_json(m).ok_or_else(|| ClientError::Other {
-                    url: r.url.to_string(),
-                    msg: "referrers tag index has an invalid descriptor".into(),
-                })?;
-                b = b.manifest(d);
-            }
-        }
-        let index = b.manifest(referrer.referrer_descriptor()).build();
-        self.put_manifest(repo, &referrers_tag(subject.digest.as_str()), media::IMAGE_INDEX, &index.bytes).await
     }
 
     /// Like [`put_manifest`](Client::put_manifest), with extra request headers (e.g. the

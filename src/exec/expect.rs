@@ -28,7 +28,7 @@ pub struct Observation {
     pub copy_problems: Option<Vec<String>>,
     /// Numbers the step measured (e.g. `conditional_retries`), reported with every check it
     /// judges.
-    pub measurements: Vec<(String, f64)>,
+    pub measurements: Vec<super::measure::Measurement>,
 }
 
 /// The verdict of one evaluation.
@@ -42,12 +42,7 @@ pub enum Judgement {
 /// Names → manifests the scenario built.
 pub type Names<'a> = HashMap<&'a str, &'a Built>;
 
-/// What the profile declares: key → value (empty for the `strict` default).
-pub type Declares = std::collections::BTreeMap<String, String>;
-
-/// Prefix of the entries that mark a value referee filled in because the profile said
-/// nothing (`<prefix>spec_version`), so messages do not put words in the profile's mouth.
-pub const DEFAULTED: &str = "referee-default:";
+pub use super::declares::Declares;
 
 pub fn judge(e: &Expect, obs: &Observation, names: &Names) -> Judgement {
     judge_declared(e, obs, names, &Declares::new())
@@ -69,7 +64,7 @@ pub fn judge_declared(e: &Expect, obs: &Observation, names: &Names, declares: &D
                     Judgement::Pass(n) => notes.extend(n),
                     Judgement::Fail(f) => {
                         let observed = observed_variant(d, obs, names, declares);
-                        let holds = if declares.contains_key(&format!("{DEFAULTED}{}", d.key)) {
+                        let holds = if declares.is_defaulted(&d.key) {
                             format!("the profile does not declare {}, so referee holds the registry to {value}", d.key)
                         } else {
                             format!("the profile declares {}: {value}", d.key)
@@ -158,6 +153,8 @@ fn observed_variant<'a>(d: &'a crate::scenario::Declared, obs: &Observation, nam
         .map(|(k, _)| k.as_str())
 }
 
+/// Every assertion of `e` on what the step saw, in a fixed order (messages list failures in
+/// that order).
 fn assertions(e: &Expect, obs: &Observation, names: &Names, fails: &mut Vec<String>, notes: &mut Vec<String>) {
     if e.copied_exact {
         match &obs.copy_problems {
@@ -166,7 +163,29 @@ fn assertions(e: &Expect, obs: &Observation, names: &Names, fails: &mut Vec<Stri
             None => fails.push("`copied_exact` judges only a copy step (scenario error)".into()),
         }
     }
-    let needs_response = e.status.is_some()
+    let Some(r) = obs.response.as_ref() else {
+        if needs_response(e) {
+            fails.push("no response to judge".into());
+        }
+        return listing_assertions(e, obs, names, fails, notes);
+    };
+    if let Some(st) = &e.status
+        && !st.0.contains(&r.status)
+    {
+        let want = st.0.iter().map(u16::to_string).collect::<Vec<_>>().join(" or ");
+        fails.push(format!("expected status {want}, got {}", r.describe()));
+        // The rest would only repeat the wrong status in other words.
+        return;
+    }
+    header_assertions(e, r, obs, fails, notes);
+    body_assertions(e, r, obs, names, fails, notes);
+    exchange_assertions(e, r, obs, names, fails, notes);
+    listing_assertions(e, obs, names, fails, notes);
+}
+
+/// Whether any assertion of `e` looks at the (first) response itself.
+fn needs_response(e: &Expect) -> bool {
+    e.status.is_some()
         || e.content_type.is_some()
         || !e.header.is_empty()
         || !e.header_contains.is_empty()
@@ -188,21 +207,11 @@ fn assertions(e: &Expect, obs: &Observation, names: &Names, fails: &mut Vec<Stri
         || e.detection_consistent
         || e.error_body_valid
         || e.warnings_valid
-        || e.redirected.is_some();
-    let Some(r) = obs.response.as_ref() else {
-        if needs_response {
-            fails.push("no response to judge".into());
-        }
-        return listing_assertions(e, obs, names, fails, notes);
-    };
-    if let Some(st) = &e.status
-        && !st.0.contains(&r.status)
-    {
-        let want = st.0.iter().map(u16::to_string).collect::<Vec<_>>().join(" or ");
-        fails.push(format!("expected status {want}, got {}", r.describe()));
-        // The rest would only repeat the wrong status in other words.
-        return;
-    }
+        || e.redirected.is_some()
+}
+
+/// Content-Type, exact and listed headers, absent headers, `OCI-Subject`.
+fn header_assertions(e: &Expect, r: &Response, obs: &Observation, fails: &mut Vec<String>, notes: &mut Vec<String>) {
     if let Some(ct) = &e.content_type {
         match r.header("content-type") {
             None => fails.push(format!("no Content-Type header (expected {ct})")),
@@ -251,6 +260,10 @@ fn assertions(e: &Expect, obs: &Observation, names: &Names, fails: &mut Vec<Stri
             (_, None) => fails.push("the pushed manifest has no subject (scenario error)".into()),
         }
     }
+}
+
+/// Error codes, index bodies, present headers, exact bodies, detection, error bodies.
+fn body_assertions(e: &Expect, r: &Response, obs: &Observation, names: &Names, fails: &mut Vec<String>, notes: &mut Vec<String>) {
     if !e.error_code.is_empty() {
         match r.error_code() {
             Some(c) if e.error_code.contains(&c) => {}
@@ -312,6 +325,11 @@ fn assertions(e: &Expect, obs: &Observation, names: &Names, fails: &mut Vec<Stri
     {
         fails.push(why);
     }
+}
+
+/// Warnings, redirects, refusals, digests and lengths, literal bodies, follow-ups, tag lists,
+/// `Link`.
+fn exchange_assertions(e: &Expect, r: &Response, obs: &Observation, names: &Names, fails: &mut Vec<String>, notes: &mut Vec<String>) {
     if e.warnings_valid {
         let values = r.header_all("warning");
         let total: usize = values.iter().map(String::len).sum();
@@ -383,7 +401,6 @@ fn assertions(e: &Expect, obs: &Observation, names: &Names, fails: &mut Vec<Stri
             _ => {}
         }
     }
-    listing_assertions(e, obs, names, fails, notes);
 }
 
 /// The codes of distribution-spec "Error Codes", and the two its legacy section allows.
@@ -734,7 +751,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        let declares: Declares = [("on_subject_delete".to_string(), "gc-later:with-subject".to_string())].into();
+        let declares: Declares = [("on_subject_delete".to_string(), "gc-later:with-subject".to_string())].into_iter().collect();
         let e: Expect = serde_yaml_ng::from_str(
             "{ status: 200, declared: { key: on_subject_delete, variants: { orphan: {}, cascade: {} } } }",
         )

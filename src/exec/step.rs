@@ -1,0 +1,203 @@
+//! Running one step and judging it: skip what only filtered-out checks need, stop after a
+//! failed hook, carry a failed dependency over, send the action (`steps`), judge each live
+//! check's expectation, and note what the answer means for later steps.
+
+use super::context::Ctx;
+use super::expect::{Judgement, Names, Observation, judge_declared};
+use super::measure::Measurement;
+use super::outcome::Outcome;
+use super::verdict::Contribution;
+use crate::scenario::{Action, Expect, Step};
+use std::collections::HashSet;
+
+/// What every step of a scenario judges with: the checks still in play and the profile.
+pub struct StepEnv<'e> {
+    pub live: &'e HashSet<String>,
+    pub declares: &'e super::Declares,
+}
+
+type StepFuture<'c> = std::pin::Pin<Box<dyn std::future::Future<Output = Vec<Contribution>> + 'c>>;
+
+/// Runs one step (a `parallel` block with everything in it) and judges it for every live check
+/// it names. Boxed: a block runs steps itself.
+pub fn run_step<'c, 'a: 'c>(label: String, step: &'c Step, ctx: &'c mut Ctx<'a>, env: &'c StepEnv<'c>) -> StepFuture<'c> {
+    Box::pin(async move {
+        let mut out = vec![];
+        let all = step.all_checks();
+        let active: Vec<(&String, Option<&Expect>)> =
+            all.into_iter().filter(|id| env.live.contains(*id)).map(|id| (id, step.checks.get(id))).collect();
+        // Steps that only serve filtered-out or capability-skipped checks are not sent.
+        if !step.all_checks().is_empty() && active.is_empty() && step.defines().is_none() {
+            return out;
+        }
+        // After a failed or missing hook the registry is not in the state later steps assume.
+        if let Some((why, skip)) = &ctx.halted {
+            let outcome = if *skip { Outcome::Skipped } else { Outcome::Errored };
+            for (id, _) in &active {
+                out.push(Contribution::new(id, outcome, Some(why.clone()), vec![], vec![]));
+            }
+            return out;
+        }
+        if let Action::Parallel(p) = &step.action {
+            return super::steps::parallel::run(label, p, ctx, env).await;
+        }
+        let active: Vec<(&String, &Expect)> = active.into_iter().filter_map(|(id, e)| e.map(|e| (id, e))).collect();
+        if let Some((why, by_check)) = dependency_failure(step, ctx) {
+            let transcript = ctx.client.take_transcript();
+            let outcome = if by_check { Outcome::Skipped } else { Outcome::Errored };
+            for (id, _) in &active {
+                out.push(Contribution::new(id, outcome, Some(why.clone()), vec![], transcript.clone()));
+            }
+            mark_failed(step, ctx, why, by_check);
+            return out;
+        }
+        let obs = super::steps::exec(&step.action, ctx).await;
+        let transcript = ctx.client.take_transcript();
+        match obs {
+            Err(e) => {
+                let why = format!("{label}: {e}");
+                for (id, _) in &active {
+                    out.push(Contribution::new(id, Outcome::Errored, Some(why.clone()), vec![], transcript.clone()));
+                }
+                mark_failed(step, ctx, format!("setup failed: {why}"), false);
+            }
+            Ok(obs) => {
+                if let Some(stop) = judge_all(&label, step, &active, &obs, ctx, env, transcript, &mut out) {
+                    ctx.halted = Some((format!("{stop}; the steps after it were not run"), true));
+                    return out;
+                }
+                note_consequences(step, ctx, &obs, &label, !active.is_empty());
+            }
+        }
+        out
+    })
+}
+
+/// Judges every active check on `obs`. `Some(why)` when the step's `stop_if` holds: its checks
+/// are Skipped and the scenario stops.
+#[allow(clippy::too_many_arguments)]
+fn judge_all(
+    label: &str,
+    step: &Step,
+    active: &[(&String, &Expect)],
+    obs: &Observation,
+    ctx: &Ctx,
+    env: &StepEnv,
+    transcript: Vec<crate::client::Exchange>,
+    out: &mut Vec<Contribution>,
+) -> Option<String> {
+    let names: Names = ctx.entries.iter().map(|(k, v)| (k.as_str(), &v.built)).collect();
+    // A precondition of the whole scenario does not hold: stop here, as Skipped.
+    if let Some(u) = &step.stop_if
+        && let Judgement::Pass(_) = judge_declared(&u.when, obs, &names, env.declares)
+    {
+        let why = format!("{label}: {}", u.reason);
+        for (id, _) in active {
+            out.push(Contribution::new(id, Outcome::Skipped, Some(why.clone()), vec![], transcript.clone()));
+        }
+        return Some(why);
+    }
+    for (id, e) in active {
+        let (outcome, reason, notes) = match judge_declared(e, obs, &names, env.declares) {
+            Judgement::Pass(n) => (Outcome::Passed, None, n),
+            Judgement::Fail(f) => (Outcome::Failed, Some(format!("{label}: {}", f.join("; "))), vec![]),
+            Judgement::Skip(r) => (Outcome::Skipped, Some(r), vec![]),
+        };
+        let mut c = Contribution::new(id, outcome, reason, notes, transcript.clone());
+        if let Some((_, ms)) = obs.listed {
+            c.measurements.push(Measurement::value("visibility_lag_ms", ms as f64));
+        }
+        c.measurements.extend(obs.measurements.iter().cloned());
+        out.push(c);
+    }
+    None
+}
+
+/// The name a step writes: the one it defines, or the earlier one a `push:` sends again.
+fn written_name(step: &Step) -> Option<&str> {
+    match &step.action {
+        Action::Push(p) => Some(p.name.as_str()),
+        a => a.defines().map(|(n, _)| n),
+    }
+}
+
+/// What an answer means for later steps: content that is gone, a delete that did not happen,
+/// a push that did not succeed.
+fn note_consequences(step: &Step, ctx: &mut Ctx, obs: &Observation, label: &str, judged: bool) {
+    let Some(r) = &obs.response else { return };
+    match &step.action {
+        // Content that is gone (e.g. collected) cannot be judged by later steps.
+        Action::GetManifest(g) => {
+            if let Some(name) = g.of.as_deref()
+                && r.status == 404
+                && let Some(en) = ctx.entries.get_mut(name)
+            {
+                en.failure = Some((format!("'{name}' is no longer stored (GET answered 404)"), true));
+            }
+        }
+        // A delete that did not happen leaves the name in a state later steps cannot judge.
+        Action::DeleteManifest(d) => {
+            if let Some(name) = d.of.as_deref()
+                && r.status != 202
+                && let Some(en) = ctx.entries.get_mut(name)
+            {
+                let why = format!("depends on deleting '{name}', which answered {}", r.describe());
+                en.failure = Some((why, judged));
+            }
+        }
+        // Blobs that did not all arrive leave the manifest push that should follow with nothing
+        // to stand on.
+        Action::Push(p) if p.blobs_only => {
+            if r.status != 201
+                && let Some(en) = ctx.entries.get_mut(&p.name)
+            {
+                let why = format!("uploading the blobs of '{}' answered {}", p.name, r.describe());
+                let why =
+                    if judged { format!("depends on '{}', whose blobs did not all arrive ({why})", p.name) } else { format!("setup failed: {why}") };
+                en.failure = Some((why, judged));
+            }
+        }
+        _ => {}
+    }
+    // A push that did not succeed leaves its name unusable for later steps.
+    if let Some(name) = written_name(step)
+        && obs.pushed.is_some()
+        && r.status != 201
+        && obs.followup.as_ref().is_none_or(|f| f.status != 201)
+    {
+        let why = format!("{label} answered {}", r.describe());
+        let why = if judged { format!("depends on '{name}', whose push failed ({why})") } else { format!("setup failed: {why}") };
+        if let Some(en) = ctx.entries.get_mut(name) {
+            en.failure = Some((why, judged));
+            en.pushed = false;
+        }
+    }
+}
+
+/// The first unusable name a step depends on, in its action or in what it judges.
+fn dependency_failure(step: &Step, ctx: &Ctx) -> Option<(String, bool)> {
+    let own = step.defines().map(|(n, _)| n);
+    let action = step.uses().into_iter().map(|n| (n, true));
+    let judged = step.judged_names().into_iter().filter(|n| Some(*n) != own).map(|n| (n, false));
+    action.chain(judged).find_map(|(n, needed)| match ctx.entries.get(n) {
+        Some(e) => e.failure.clone(),
+        // Defined by an earlier step (validated) that did not run or did not create it.
+        None => ctx
+            .missing
+            .get(n)
+            .cloned()
+            .or_else(|| needed.then(|| (format!("depends on '{n}', which an earlier step did not create"), true))),
+    })
+}
+
+/// A step that could not be sent leaves the name it writes unusable (or missing).
+fn mark_failed(step: &Step, ctx: &mut Ctx, why: String, by_check: bool) {
+    if let Some(name) = written_name(step) {
+        match ctx.entries.get_mut(name) {
+            Some(e) => e.failure = Some((why, by_check)),
+            None => {
+                ctx.missing.insert(name.to_string(), (why, by_check));
+            }
+        }
+    }
+}
