@@ -2,7 +2,7 @@
 //! `exec::steps` says), names are defined before use, check ids are declared, evaluated, and unique across files.
 //! Errors are [`Diagnostic`]s at `file:line:col`; nothing is sent while any exists.
 
-use crate::scenario::{Action, Capability, Diagnostic, Keyword, Loaded, Parallel, ScenarioFile, Step};
+use crate::scenario::{Action, Capability, Diagnostic, Expect, Keyword, Loaded, Parallel, ScenarioFile, Step};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -16,6 +16,9 @@ pub struct CheckInfo {
     pub section: String,
     pub keyword: Keyword,
     pub rule: String,
+    /// With `keyword: READING`: how referee reads the rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reading: Option<String>,
     pub since: String,
     pub scenario: String,
     pub requires: Vec<Capability>,
@@ -145,12 +148,53 @@ fn validate(l: &Loaded) -> Vec<Diagnostic> {
             }
         }
     }
+    for (id, c) in &l.file.checks {
+        if let Some(why) = reading_problem(c.keyword, c.reading.as_deref()) {
+            d.push(Diagnostic::at_token(&l.path, &l.text, 1, id, format!("check '{id}': {why}")));
+        }
+    }
     for id in l.file.checks.keys() {
         if !used_checks.contains(id.as_str()) {
             d.push(Diagnostic::at_token(&l.path, &l.text, 1, id, format!("check '{id}' is declared but no step evaluates it")));
         }
     }
     d
+}
+
+/// A READING states its reading; nothing else has one.
+fn reading_problem(keyword: Keyword, reading: Option<&str>) -> Option<&'static str> {
+    match (keyword, reading.map(str::trim)) {
+        (Keyword::READING, None | Some("")) => Some("a READING says how referee reads the rule: add `reading:`"),
+        (Keyword::READING, _) | (_, None) => None,
+        (_, Some(_)) => Some("`reading:` goes only with `keyword: READING`"),
+    }
+}
+
+/// Where an expectation of a check may cite its own sentence: on the check's expectation and
+/// in its `all_of` groups, not inside alternatives or conditions.
+fn cite_problems(e: &Expect, top: bool, out: &mut Vec<String>) {
+    if let Some(c) = &e.cite {
+        if !top {
+            out.push("`cite` goes on a check's expectation or an `all_of` group, not inside `any_of`, `unsupported_if`, `stop_if` or `declared`".into());
+        }
+        if let Some(why) = reading_problem(c.keyword, c.reading.as_deref()) {
+            out.push(format!("cite: {why}"));
+        }
+    }
+    for g in &e.all_of {
+        cite_problems(g, top, out);
+    }
+    for a in &e.any_of {
+        cite_problems(a, false, out);
+    }
+    if let Some(u) = &e.unsupported_if {
+        cite_problems(&u.when, false, out);
+    }
+    if let Some(dv) = &e.declared {
+        for v in dv.variants.values() {
+            cite_problems(v, false, out);
+        }
+    }
 }
 
 /// Validates one step at `line` (steps inside a `parallel` block are shown at the block's line):
@@ -180,6 +224,14 @@ fn validate_step<'a>(
         validate_parallel(l, p, step.checks.keys().next(), line, nested, defined, used_checks, d);
     }
     validate_names(l, step, line, defined, d);
+    let mut cites = vec![];
+    for e in step.checks.values() {
+        cite_problems(e, true, &mut cites);
+    }
+    if let Some(u) = &step.stop_if {
+        cite_problems(&u.when, false, &mut cites);
+    }
+    d.extend(cites.into_iter().map(|m| Diagnostic::at_token(&l.path, &l.text, line, "cite", m)));
     for id in step.checks.keys() {
         used_checks.insert(id);
         if !l.file.checks.contains_key(id) {
@@ -286,6 +338,7 @@ pub fn plan(loaded: &[Loaded], filter: &[String]) -> Result<Plan, Vec<Diagnostic
                     section: c.section.clone(),
                     keyword: c.keyword,
                     rule: c.rule.clone(),
+                    reading: c.reading.clone(),
                     since: c.since.clone(),
                     scenario: l.file.id.clone(),
                     requires,
@@ -310,11 +363,7 @@ pub fn plan(loaded: &[Loaded], filter: &[String]) -> Result<Plan, Vec<Diagnostic
 
 impl CheckInfo {
     pub fn keyword_str(&self) -> &'static str {
-        match self.keyword {
-            Keyword::MUST => "MUST",
-            Keyword::SHOULD => "SHOULD",
-            Keyword::MAY => "MAY",
-        }
+        self.keyword.as_str()
     }
 }
 

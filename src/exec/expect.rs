@@ -201,6 +201,7 @@ fn needs_response(e: &Expect) -> bool {
         || e.tags_valid
         || e.then_status.is_some()
         || e.digest_of.is_some()
+        || e.digest_if_present.is_some()
         || e.length_of.is_some()
         || e.body_text.is_some()
         || e.rejected
@@ -365,6 +366,13 @@ fn exchange_assertions(e: &Expect, r: &Response, obs: &Observation, names: &Name
             Some(d) => fails.push(format!("Docker-Content-Digest is {d}, expected {}", b.digest)),
             None => fails.push(format!("Docker-Content-Digest is missing (expected {})", b.digest)),
         }
+    }
+    if let Some(name) = &e.digest_if_present
+        && let Some(b) = names.get(name.as_str())
+        && let Some(d) = r.header("docker-content-digest")
+        && d != b.digest.as_str()
+    {
+        fails.push(format!("Docker-Content-Digest is {d}, expected {} (or no such header)", b.digest));
     }
     if let Some(name) = &e.length_of
         && let Some(b) = names.get(name.as_str())

@@ -46,12 +46,34 @@ impl Capability {
     }
 }
 
-/// RFC 2119 keyword of the rule a check enforces.
+/// How binding the rule a check (or one assertion) enforces is, and so what breaking it means:
+/// a broken `MUST` (or MUST NOT) is a FAIL; a broken `SHOULD`, `MAY` or `READING` is a WARN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Keyword {
+    /// The quoted sentence says MUST or MUST NOT.
     MUST,
+    /// The quoted sentence says SHOULD (or SHOULD NOT).
     SHOULD,
     MAY,
+    /// referee's own reading of a sentence that does not say it in so many words; the reading
+    /// is stated beside the rule (`reading:`).
+    READING,
+}
+
+impl Keyword {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Keyword::MUST => "MUST",
+            Keyword::SHOULD => "SHOULD",
+            Keyword::MAY => "MAY",
+            Keyword::READING => "READING",
+        }
+    }
+
+    /// Whether breaking it fails the check (else it warns).
+    pub fn fails(self) -> bool {
+        self == Keyword::MUST
+    }
 }
 
 /// A check's citation: catalogue id (the map key), rule, and where it comes from.
@@ -64,6 +86,9 @@ pub struct CheckDecl {
     pub keyword: Keyword,
     /// The spec sentence the check enforces (quoted in failures).
     pub rule: String,
+    /// With `keyword: READING`: how referee reads `rule` (quoted in warnings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reading: Option<String>,
     /// Spec version that introduced the rule.
     #[serde(default = "default_since")]
     pub since: String,

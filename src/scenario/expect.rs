@@ -127,6 +127,10 @@ pub struct Expect {
     /// `Docker-Content-Digest` equals the digest of this named manifest or blob.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest_of: Option<String>,
+    /// `Docker-Content-Digest`, when the answer carries it, equals the digest of this named
+    /// manifest or blob (its absence is no failure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest_if_present: Option<String>,
     /// `Content-Length` equals the size of this named manifest or blob.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub length_of: Option<String>,
@@ -150,11 +154,29 @@ pub struct Expect {
     pub tags_valid: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub any_of: Vec<Expect>,
+    /// Groups of assertions that must all hold, each of which may cite its own sentence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub all_of: Vec<Expect>,
+    /// The sentence the assertions of this expectation enforce, when it is not the check's
+    /// rule (on a check's expectation or an `all_of` group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cite: Option<Citation>,
     /// Judged against the profile's declaration of an open behaviour.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub declared: Option<Box<Declared>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unsupported_if: Option<Box<Unsupported>>,
+}
+
+/// The sentence an assertion enforces: its keyword, the quoted rule and, for a READING, how
+/// referee reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Citation {
+    pub keyword: super::Keyword,
+    pub rule: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reading: Option<String>,
 }
 
 /// When this matches, the check is Skipped with `reason` (a spec-allowed "unsupported").
@@ -240,8 +262,9 @@ impl Expect {
         out.extend(self.entries.keys().map(String::as_str));
         out.extend(self.body_is.as_deref());
         out.extend(self.digest_of.as_deref());
+        out.extend(self.digest_if_present.as_deref());
         out.extend(self.length_of.as_deref());
-        for a in &self.any_of {
+        for a in self.any_of.iter().chain(&self.all_of) {
             a.names(out);
         }
         if let Some(u) = &self.unsupported_if {
