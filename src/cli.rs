@@ -18,6 +18,10 @@ pub enum Command {
     List {
         #[arg(long, default_value = "scenarios")]
         scenarios: PathBuf,
+        /// Print every assertion instead: check, step, assertion keys, and the sentence it
+        /// enforces (or the profile key it judges).
+        #[arg(long)]
+        assertions: bool,
     },
     /// Run the embedded reference registry standalone.
     Serve(ServeArgs),
@@ -80,6 +84,10 @@ pub struct RunArgs {
     /// Print notes and scenario repositories.
     #[arg(short, long)]
     pub verbose: bool,
+    /// Which verdicts make the exit code 4: `fail` (a broken MUST; the default) or `warn`
+    /// (a broken SHOULD or reading too).
+    #[arg(long, value_enum, default_value = "fail")]
+    pub fail_on: crate::exit::FailOn,
 }
 
 #[derive(Debug, clap::Args)]

@@ -9,6 +9,7 @@
 //! reference registry with fault switches), [`client::Client`] (raw HTTP to any registry).
 
 pub mod app;
+pub mod assertions;
 pub mod cli;
 pub mod client;
 pub mod exec;

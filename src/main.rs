@@ -22,7 +22,7 @@ fn main() {
     let code = rt.block_on(async {
         match cli.command {
             Command::Run(a) => run(a).await,
-            Command::List { scenarios } => list(&scenarios),
+            Command::List { scenarios, assertions } => list(&scenarios, assertions),
             Command::Serve(a) => serve(a).await,
             Command::Admin(a) => admin(a).await,
             Command::Probe(a) => probe(a).await,
@@ -48,6 +48,7 @@ async fn run(a: RunArgs) -> i32 {
     if a.target.is_some() && (!a.embedded_faults.is_empty() || mode != Mode::Full) {
         return usage("--embedded-mode and --embedded-fault apply only without --target".into());
     }
+    let fail_on = a.fail_on;
     let cfg = RunConfig {
         target: a.target,
         filter: a.filter,
@@ -66,7 +67,7 @@ async fn run(a: RunArgs) -> i32 {
         ..RunConfig::new(a.scenarios)
     };
     match app::run(cfg).await {
-        Ok(out) => exit::for_outcome(out.report.outcome()),
+        Ok(out) => exit::for_outcome(out.report.outcome(), fail_on),
         Err(e) => {
             eprint!("{e}");
             if !e.to_string().ends_with('\n') {
@@ -77,11 +78,19 @@ async fn run(a: RunArgs) -> i32 {
     }
 }
 
-fn list(path: &std::path::Path) -> i32 {
+fn list(path: &std::path::Path, assertions: bool) -> i32 {
     match app::load_plan(path, &[]) {
         Ok(plan) => {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
+            if assertions {
+                for a in referee::assertions::list(&plan) {
+                    if out.write_all(format!("{a}\n").as_bytes()).is_err() {
+                        break;
+                    }
+                }
+                return exit::SUCCESS;
+            }
             for c in plan.checks() {
                 // A closed pipe (`referee list | head`) ends the listing quietly.
                 let line = format!(

@@ -220,6 +220,13 @@ fn validate_step<'a>(
             "`stop_if` goes on a step without checks (a step whose checks are all filtered out is not sent, so its stop would not be seen)".into(),
         ));
     }
+    if step.eventually {
+        if !matches!(step.action, Action::Referrers(_) | Action::FallbackRead(_) | Action::GetManifest(_) | Action::ListOn(_) | Action::TagsList(_)) {
+            d.push(Diagnostic::at_token(&l.path, &l.text, line, "eventually", format!("`eventually` reads again until the checks hold, so it goes only on a read (referrers, fallback_read, get_manifest, list_on, tags_list), not on {}", step.action.key())));
+        } else if step.stop_if.is_some() {
+            d.push(Diagnostic::at_token(&l.path, &l.text, line, "eventually", "`eventually` cannot go with `stop_if`".into()));
+        }
+    }
     if let Action::Parallel(p) = &step.action {
         validate_parallel(l, p, step.checks.keys().next(), line, nested, defined, used_checks, d);
     }

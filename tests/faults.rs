@@ -1,5 +1,6 @@
 //! Every check can fail: for each check a fault switched on in the embedded registry makes it
-//! Fail, and with no fault every check passes. The table names, per check, the fault and the
+//! Fail (a MUST check) or Warn (a SHOULD or READING check, which can only warn), and with no
+//! fault every check passes. The table names, per check, the fault and the
 //! other checks of the same scenario that fail with it.
 
 use referee::app::{self, RunConfig};
@@ -168,8 +169,9 @@ async fn run_embedded(embedded: RegistryConfig, filter: Vec<String>) -> RunRepor
     app::run(cfg).await.expect("run").report
 }
 
+/// The checks the registry's behaviour broke: Failed (a MUST) or Warned (a SHOULD or reading).
 fn failed(r: &RunReport) -> BTreeSet<String> {
-    r.checks.iter().filter(|c| c.outcome == Outcome::Failed).map(|c| c.info.id.clone()).collect()
+    r.checks.iter().filter(|c| matches!(c.outcome, Outcome::Failed | Outcome::Warned)).map(|c| c.info.id.clone()).collect()
 }
 
 fn scenario_of(check: &str) -> String {
@@ -188,9 +190,17 @@ async fn prove_with(check: &str, fault: &str, also: &[&str]) {
     let want: BTreeSet<String> = std::iter::once(check).chain(also.iter().copied()).map(String::from).collect();
     let errored: Vec<_> = report.checks.iter().filter(|c| c.outcome == Outcome::Errored).map(|c| (&c.info.id, &c.reason)).collect();
     assert!(errored.is_empty(), "fault {fault}: errored checks {errored:?}");
-    let msgs: Vec<_> = report.checks.iter().filter(|c| c.outcome == Outcome::Failed).map(|c| format!("{}: {}", c.info.id, c.reason)).collect();
+    let msgs: Vec<_> = report
+        .checks
+        .iter()
+        .filter(|c| matches!(c.outcome, Outcome::Failed | Outcome::Warned))
+        .map(|c| format!("{} {:?}: {}", c.info.id, c.outcome, c.reason))
+        .collect();
     assert_eq!(got, want, "fault {fault}: failed checks differ; reasons:\n{}", msgs.join("\n"));
     let target = report.checks.iter().find(|c| c.info.id == check).unwrap();
+    // A MUST check is proven by a FAIL; a SHOULD or READING check can only warn.
+    let expected = if target.info.keyword == referee::scenario::Keyword::MUST { Outcome::Failed } else { Outcome::Warned };
+    assert_eq!(target.outcome, expected, "fault {fault}: {check} is {:?}: {}", target.outcome, target.reason);
     assert!(target.reason.contains("rule:"), "a failure cites its rule: {}", target.reason);
 }
 

@@ -120,7 +120,7 @@ async fn wrong_credentials_end_as_errored_unauthorized() {
     };
     let out = app::run(cfg).await.unwrap();
     assert_eq!(out.report.outcome(), Outcome::Errored);
-    assert_eq!(referee::exit::for_outcome(out.report.outcome()), referee::exit::HARNESS_ERROR);
+    assert_eq!(referee::exit::for_outcome(out.report.outcome(), referee::exit::FailOn::Fail), referee::exit::HARNESS_ERROR);
     assert!(out.report.checks.iter().all(|c| c.outcome == Outcome::Errored && c.reason.contains("unauthorized")));
     assert!(out.report.run_error.as_ref().unwrap().contains("alice"), "{:?}", out.report.run_error);
     assert_eq!(out.report.count(Outcome::Failed), 0);

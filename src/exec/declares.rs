@@ -9,6 +9,8 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     // A registry that does not say which distribution-spec it implements is held to main, the
     // strictest text (rules main made MUSTs are SHOULDs in v1.1.x).
     ("spec_version", "main"),
+    // A listing read `eventually` may take this long to show what was written before it.
+    ("listing_convergence", "within:2s"),
 ];
 
 /// Key → value, from the profile or from [`DEFAULTS`].
@@ -42,6 +44,16 @@ impl Declares {
         self.values.get(key)
     }
 
+    /// How long a listing may lag behind the writes before it (`listing_convergence`).
+    pub fn convergence_window(&self) -> std::time::Duration {
+        let ms = match self.get("listing_convergence").map(String::as_str) {
+            Some("immediate") => 0,
+            Some(v) => v.strip_prefix("within:").and_then(crate::profile::vendor::duration_ms).unwrap_or(2000),
+            None => 2000,
+        };
+        std::time::Duration::from_millis(ms)
+    }
+
     /// Whether `key`'s value is referee's default rather than the profile's word.
     pub fn is_defaulted(&self, key: &str) -> bool {
         self.defaulted.contains(key)
@@ -68,5 +80,10 @@ mod tests {
         assert_eq!(d.get("spec_version").map(String::as_str), Some("v1.1"));
         assert!(!d.is_defaulted("spec_version"));
         assert_eq!(Declares::new().get("spec_version"), None);
+        assert_eq!(d.convergence_window().as_millis(), 2000);
+        let quick = Declares::from_profile([("listing_convergence".to_string(), "within:250ms".to_string())]);
+        assert_eq!(quick.convergence_window().as_millis(), 250);
+        let now = Declares::from_profile([("listing_convergence".to_string(), "immediate".to_string())]);
+        assert_eq!(now.convergence_window().as_millis(), 0);
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::client::Response;
 use crate::oci::{Built, Digest, media};
-use crate::scenario::{EntryExpect, Expect, ManifestsExpect, PagesExpect, Presence};
+use crate::scenario::{Citation, EntryExpect, Expect, ManifestsExpect, PagesExpect, Presence};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
@@ -31,12 +31,41 @@ pub struct Observation {
     pub measurements: Vec<super::measure::Measurement>,
 }
 
+/// On what authority an assertion failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Basis {
+    /// The check's own rule (its keyword decides between FAIL and WARN).
+    Check,
+    /// A sentence the expectation cites (its keyword decides).
+    Cite(Citation),
+    /// The vendor profile's declaration of this key (a contradiction always fails).
+    Profile(String),
+}
+
+/// One failed assertion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub message: String,
+    pub basis: Basis,
+}
+
+impl Failure {
+    fn of_check(message: String) -> Failure {
+        Failure { message, basis: Basis::Check }
+    }
+}
+
 /// The verdict of one evaluation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Judgement {
     Pass(Vec<String>),
-    Fail(Vec<String>),
+    Fail(Vec<Failure>),
     Skip(String),
+}
+
+/// The messages of failures, for reasons and alternatives.
+pub fn messages(f: &[Failure]) -> Vec<String> {
+    f.iter().map(|x| x.message.clone()).collect()
 }
 
 /// Names → manifests the scenario built.
@@ -56,7 +85,7 @@ pub fn judge_declared(e: &Expect, obs: &Observation, names: &Names, declares: &D
         return Judgement::Skip(u.reason.clone());
     }
     let mut notes = vec![];
-    let mut fails = vec![];
+    let mut failures: Vec<Failure> = vec![];
     if let Some(d) = &e.declared {
         match declares.get(&d.key) {
             Some(value) => match d.variants.get(value) {
@@ -69,11 +98,12 @@ pub fn judge_declared(e: &Expect, obs: &Observation, names: &Names, declares: &D
                         } else {
                             format!("the profile declares {}: {value}", d.key)
                         };
-                        fails.push(format!(
+                        let message = format!(
                             "{holds}, but the registry contradicts it ({}){}",
-                            f.join("; "),
+                            messages(&f).join("; "),
                             observed.map(|o| format!("; observed: {}: {o}", d.key)).unwrap_or_default()
-                        ));
+                        );
+                        failures.push(Failure { message, basis: Basis::Profile(d.key.clone()) });
                     }
                     Judgement::Skip(r) => return Judgement::Skip(r),
                 },
@@ -107,6 +137,7 @@ pub fn judge_declared(e: &Expect, obs: &Observation, names: &Names, declares: &D
             },
         }
     }
+    let mut fails = vec![];
     assertions(e, obs, names, &mut fails, &mut notes);
     if !e.any_of.is_empty() {
         let mut alt_fails = vec![];
@@ -118,7 +149,7 @@ pub fn judge_declared(e: &Expect, obs: &Observation, names: &Names, declares: &D
                     ok = true;
                     break;
                 }
-                Judgement::Fail(f) => alt_fails.push(format!("alternative {}: {}", i + 1, f.join("; "))),
+                Judgement::Fail(f) => alt_fails.push(format!("alternative {}: {}", i + 1, messages(&f).join("; "))),
                 Judgement::Skip(r) => return Judgement::Skip(r),
             }
         }
@@ -126,14 +157,29 @@ pub fn judge_declared(e: &Expect, obs: &Observation, names: &Names, declares: &D
             fails.push(format!("no alternative holds ({})", alt_fails.join(" | ")));
         }
     }
-    if fails.is_empty() {
-        Judgement::Pass(notes)
-    } else {
-        // Two assertions may say the same thing (`exactly` and `unique` on a duplicate).
-        let mut seen = std::collections::HashSet::new();
-        fails.retain(|f| seen.insert(f.clone()));
-        Judgement::Fail(fails)
+    failures.extend(fails.into_iter().map(Failure::of_check));
+    for group in &e.all_of {
+        match judge_declared(group, obs, names, declares) {
+            Judgement::Pass(n) => notes.extend(n),
+            Judgement::Fail(f) => failures.extend(f),
+            Judgement::Skip(r) => return Judgement::Skip(r),
+        }
     }
+    if failures.is_empty() {
+        return Judgement::Pass(notes);
+    }
+    // What this expectation cites covers the assertions that cite nothing themselves.
+    if let Some(c) = &e.cite {
+        for f in &mut failures {
+            if f.basis == Basis::Check {
+                f.basis = Basis::Cite(c.clone());
+            }
+        }
+    }
+    // Two assertions may say the same thing (`exactly` and `unique` on a duplicate).
+    let mut seen = std::collections::HashSet::new();
+    failures.retain(|f| seen.insert(f.message.clone()));
+    Judgement::Fail(failures)
 }
 
 /// Every variant whose expectation holds.
@@ -765,7 +811,7 @@ mod tests {
         )
         .unwrap();
         match judge_declared(&e, &obs, &Names::new(), &declares) {
-            Judgement::Fail(f) => assert!(f[0].contains("expected status 200"), "{f:?}"),
+            Judgement::Fail(f) => assert!(f[0].message.contains("expected status 200"), "{f:?}"),
             other => panic!("the status is still judged: {other:?}"),
         }
         let only: Expect =

@@ -5,13 +5,15 @@ use crate::plan::CheckInfo;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Disabled < Skipped < Passed < Failed < Errored; a parent is the max of its children.
+/// Disabled < Skipped < Passed < Warned < Failed < Errored; a parent is the max of its
+/// children. Warned: the registry broke a SHOULD or referee's stated reading, not a MUST.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Disabled,
     Skipped,
     Passed,
+    Warned,
     Failed,
     Errored,
 }
@@ -22,6 +24,7 @@ impl Outcome {
             Outcome::Disabled => "DISABLED",
             Outcome::Skipped => "SKIP",
             Outcome::Passed => "PASS",
+            Outcome::Warned => "WARN",
             Outcome::Failed => "FAIL",
             Outcome::Errored => "ERROR",
         }

@@ -10,7 +10,7 @@ use super::verdict::{Acc, add};
 use crate::client::{Client, ClientError, Exchange, Scope};
 use crate::oci::ManifestBuilder;
 use crate::plan::{CheckInfo, Plan, PlannedScenario};
-use crate::scenario::Capability;
+use crate::scenario::{Capability, Citation};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -207,10 +207,21 @@ async fn run_scenario(
         .filter(|id| !skipped_for_caps.contains(*id) && !s.disabled.contains(*id))
         .cloned()
         .collect();
-    let env = StepEnv { live: &live, declares: &opts.declares };
+    let mut live = live;
+    let cites: HashMap<String, Citation> = s
+        .checks
+        .iter()
+        .map(|c| (c.id.clone(), Citation { keyword: c.keyword, rule: c.rule.clone(), reading: c.reading.clone() }))
+        .collect();
     for (i, step) in s.file.steps.iter().enumerate() {
         let label = format!("step {} ({})", i + 1, step.action.key());
-        for c in run_step(label, step, &mut ctx, &env).await {
+        let env = StepEnv { live: &live, checks: &cites, declares: &opts.declares };
+        let out = run_step(label, step, &mut ctx, &env).await;
+        for c in out {
+            // A check Skipped because what it tests is not offered is judged no further.
+            if c.ends_check {
+                live.remove(&c.id);
+            }
             add(&mut acc, c);
         }
     }
@@ -223,9 +234,8 @@ async fn run_scenario(
             let (outcome, reason) = if a.outcome == Outcome::Disabled {
                 (Outcome::Errored, "no step evaluated this check (scenario error)".to_string())
             } else {
-                (a.outcome, a.reasons.join("; "))
+                (a.outcome, a.reason())
             };
-            let reason = if outcome == Outcome::Failed { format!("{reason} — rule: {}", info.rule) } else { reason };
             CheckResult {
                 info: info.clone(),
                 outcome,

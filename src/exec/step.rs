@@ -3,17 +3,48 @@
 //! check's expectation, and note what the answer means for later steps.
 
 use super::context::Ctx;
-use super::expect::{Judgement, Names, Observation, judge_declared};
+use super::expect::{Basis, Failure, Judgement, Names, Observation, judge_declared, messages};
 use super::measure::Measurement;
 use super::outcome::Outcome;
 use super::verdict::Contribution;
-use crate::scenario::{Action, Expect, Step};
-use std::collections::HashSet;
+use crate::scenario::{Action, Citation, Expect, Keyword, Step};
+use std::collections::{HashMap, HashSet};
 
-/// What every step of a scenario judges with: the checks still in play and the profile.
+/// What every step of a scenario judges with: the checks still in play, each check's own
+/// citation, and the profile.
 pub struct StepEnv<'e> {
     pub live: &'e HashSet<String>,
+    pub checks: &'e HashMap<String, Citation>,
     pub declares: &'e super::Declares,
+}
+
+/// A sentence as a reason quotes it: a MUST as written; other keywords named; a reading stated.
+pub fn quote(c: &Citation) -> String {
+    match (c.keyword, &c.reading) {
+        (Keyword::MUST, _) => c.rule.clone(),
+        (Keyword::READING, Some(r)) => format!("{} (referee's reading: {r})", c.rule),
+        (k, _) => format!("({}) {}", k.as_str(), c.rule),
+    }
+}
+
+/// Failed when a failed assertion breaks a MUST or the profile's declaration, else Warned;
+/// with the sentences the failed assertions enforce.
+fn verdict_of(failures: &[Failure], check: &Citation) -> (Outcome, Vec<String>) {
+    let cite = |b: &Basis| -> Citation {
+        match b {
+            Basis::Cite(c) => c.clone(),
+            Basis::Check | Basis::Profile(_) => check.clone(),
+        }
+    };
+    let fails = failures.iter().any(|f| matches!(f.basis, Basis::Profile(_)) || cite(&f.basis).keyword.fails());
+    let mut rules: Vec<String> = vec![];
+    for f in failures {
+        let q = quote(&cite(&f.basis));
+        if !rules.contains(&q) {
+            rules.push(q);
+        }
+    }
+    (if fails { Outcome::Failed } else { Outcome::Warned }, rules)
 }
 
 type StepFuture<'c> = std::pin::Pin<Box<dyn std::future::Future<Output = Vec<Contribution>> + 'c>>;
@@ -51,8 +82,15 @@ pub fn run_step<'c, 'a: 'c>(label: String, step: &'c Step, ctx: &'c mut Ctx<'a>,
             mark_failed(step, ctx, why, by_check);
             return out;
         }
-        let obs = super::steps::exec(&step.action, ctx).await;
+        let (obs, waited) = if step.eventually { converge(step, &active, ctx, env).await } else { (super::steps::exec(&step.action, ctx).await, None) };
         let transcript = ctx.client.take_transcript();
+        let obs = obs.map(|mut o| {
+            if let Some((ms, reads)) = waited {
+                o.measurements.push(Measurement::value("convergence_ms", ms as f64));
+                o.measurements.push(Measurement::value("convergence_reads", reads as f64));
+            }
+            o
+        });
         match obs {
             Err(e) => {
                 let why = format!("{label}: {e}");
@@ -71,6 +109,38 @@ pub fn run_step<'c, 'a: 'c>(label: String, step: &'c Step, ctx: &'c mut Ctx<'a>,
         }
         out
     })
+}
+
+/// The most reads of one `eventually` step.
+const MAX_CONVERGENCE_READS: usize = 200;
+
+/// Reads again, every 100 ms within the profile's `listing_convergence` window, until every
+/// active check holds; the last read is judged. With the time until then (or until the window
+/// ended) and the number of reads. Only the last read's exchanges stay in the transcript.
+async fn converge(
+    step: &Step,
+    active: &[(&String, &Expect)],
+    ctx: &mut Ctx<'_>,
+    env: &StepEnv<'_>,
+) -> (Result<Observation, crate::client::ClientError>, Option<(u64, usize)>) {
+    let window = env.declares.convergence_window();
+    let started = std::time::Instant::now();
+    let mut reads = 0;
+    loop {
+        reads += 1;
+        let obs = match super::steps::exec(&step.action, ctx).await {
+            Ok(o) => o,
+            Err(e) => return (Err(e), None),
+        };
+        let names: Names = ctx.entries.iter().map(|(k, v)| (k.as_str(), &v.built)).collect();
+        let holds = active.iter().all(|(_, e)| !matches!(judge_declared(e, &obs, &names, env.declares), Judgement::Fail(_)));
+        let ms = started.elapsed().as_millis() as u64;
+        if holds || started.elapsed() >= window || reads >= MAX_CONVERGENCE_READS {
+            return (Ok(obs), Some((ms, reads)));
+        }
+        let _ = ctx.client.take_transcript();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 /// Judges every active check on `obs`. `Some(why)` when the step's `stop_if` holds: its checks
@@ -93,17 +163,25 @@ fn judge_all(
     {
         let why = format!("{label}: {}", u.reason);
         for (id, _) in active {
-            out.push(Contribution::new(id, Outcome::Skipped, Some(why.clone()), vec![], transcript.clone()));
+            let mut c = Contribution::new(id, Outcome::Skipped, Some(why.clone()), vec![], transcript.clone());
+            c.ends_check = true;
+            out.push(c);
         }
         return Some(why);
     }
     for (id, e) in active {
-        let (outcome, reason, notes) = match judge_declared(e, obs, &names, env.declares) {
-            Judgement::Pass(n) => (Outcome::Passed, None, n),
-            Judgement::Fail(f) => (Outcome::Failed, Some(format!("{label}: {}", f.join("; "))), vec![]),
-            Judgement::Skip(r) => (Outcome::Skipped, Some(r), vec![]),
-        };
-        let mut c = Contribution::new(id, outcome, reason, notes, transcript.clone());
+        let mut c = Contribution::new(id, Outcome::Passed, None, vec![], transcript.clone());
+        match judge_declared(e, obs, &names, env.declares) {
+            Judgement::Pass(n) => c.notes = n,
+            Judgement::Fail(f) => {
+                let check = env.checks.get(id.as_str()).cloned().unwrap_or_else(|| Citation { keyword: Keyword::MUST, rule: String::new(), reading: None });
+                (c.outcome, c.rules) = verdict_of(&f, &check);
+                c.reason = Some(format!("{label}: {}", messages(&f).join("; ")));
+            }
+            Judgement::Skip(r) => {
+                (c.outcome, c.reason, c.ends_check) = (Outcome::Skipped, Some(r), true);
+            }
+        }
         if let Some((_, ms)) = obs.listed {
             c.measurements.push(Measurement::value("visibility_lag_ms", ms as f64));
         }

@@ -1,7 +1,8 @@
 //! JUnit XML through quick-junit: one testsuite per catalogue area (the classname), one
 //! testcase per check; `<failure>` for Failed, `<skipped message=reason>` for Skipped,
-//! `<error>` for Errored; check id, spec section, keyword and since as properties; the
-//! transcript in system-out.
+//! `<error>` for Errored; a Warned check (a broken SHOULD or reading) passes, with the property
+//! `referee.outcome=warned` and its reason in system-out; check id, spec section, keyword,
+//! since and `referee.outcome` as properties; the transcript in system-out.
 
 use crate::exec::{CheckResult, Outcome, RunReport};
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
@@ -46,12 +47,12 @@ fn testcase(c: &CheckResult) -> Option<TestCase> {
     let message = if c.reason.is_empty() { c.info.title.clone() } else { c.reason.clone() };
     let mut status = match c.outcome {
         Outcome::Disabled => return None,
-        Outcome::Passed => TestCaseStatus::success(),
+        Outcome::Passed | Outcome::Warned => TestCaseStatus::success(),
         Outcome::Skipped => TestCaseStatus::skipped(),
         Outcome::Failed => TestCaseStatus::non_success(NonSuccessKind::Failure),
         Outcome::Errored => TestCaseStatus::non_success(NonSuccessKind::Error),
     };
-    if c.outcome != Outcome::Passed {
+    if !matches!(c.outcome, Outcome::Passed | Outcome::Warned) {
         status.set_message(message.clone());
     }
     if c.outcome == Outcome::Failed {
@@ -66,10 +67,14 @@ fn testcase(c: &CheckResult) -> Option<TestCase> {
     tc.add_property(Property::new("keyword", c.info.keyword_str()));
     tc.add_property(Property::new("since", c.info.since.clone()));
     tc.add_property(Property::new("scenario", c.info.scenario.clone()));
+    tc.add_property(Property::new("referee.outcome", outcome_name(c.outcome)));
     for (k, v) in &c.measurements {
         tc.add_property(Property::new(format!("measurement.{k}"), v.to_string()));
     }
     let mut out = String::new();
+    if c.outcome == Outcome::Warned {
+        out.push_str(&format!("WARN: {}\n", c.reason));
+    }
     for n in &c.notes {
         out.push_str(&format!("note: {n}\n"));
     }
@@ -81,6 +86,11 @@ fn testcase(c: &CheckResult) -> Option<TestCase> {
         tc.set_system_out_lossy(out.as_bytes());
     }
     Some(tc)
+}
+
+/// The verdict as results.json spells it.
+fn outcome_name(o: Outcome) -> String {
+    serde_json::to_value(o).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 pub fn write(report: &RunReport, path: &Path) -> std::io::Result<()> {

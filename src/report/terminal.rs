@@ -21,6 +21,7 @@ impl Terminal {
         }
         let code = match o {
             Outcome::Passed => "32",
+            Outcome::Warned => "36",
             Outcome::Skipped | Outcome::Disabled => "33",
             Outcome::Failed => "31",
             Outcome::Errored => "35",
@@ -71,10 +72,11 @@ impl Terminal {
         }
         let _ = writeln!(
             out,
-            "summary: {} checks: {} passed, {} failed, {} skipped, {} errored in {:.2} s against {}",
+            "summary: {} checks: {} passed, {} failed, {} warned, {} skipped, {} errored in {:.2} s against {}",
             report.checks.len(),
             report.count(Outcome::Passed),
             report.count(Outcome::Failed),
+            report.count(Outcome::Warned),
             report.count(Outcome::Skipped),
             report.count(Outcome::Errored),
             report.duration_ms as f64 / 1000.0,

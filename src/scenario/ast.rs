@@ -125,6 +125,10 @@ pub struct Step {
     /// test (e.g. deletion is disabled): this step's checks and all later ones are Skipped
     /// with `reason`.
     pub stop_if: Option<Unsupported>,
+    /// A read that may lag behind the writes before it (an asynchronously updated index): it
+    /// is read again until its checks hold or the profile's `listing_convergence` window
+    /// (default 2 s) ends; how long it took is measured as `convergence_ms`.
+    pub eventually: bool,
 }
 
 /// Declares [`Action`] from one line per step kind (variant, options struct, YAML key): the

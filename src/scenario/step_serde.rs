@@ -9,16 +9,17 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
-/// Every key a step may have: the actions, then `checks` and `stop_if`.
+/// Every key a step may have: the actions, then `checks`, `stop_if` and `eventually`.
 fn step_keys() -> &'static [&'static str] {
     static KEYS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
-    KEYS.get_or_init(|| ACTION_KEYS.iter().copied().chain(["checks", "stop_if"]).collect())
+    KEYS.get_or_init(|| ACTION_KEYS.iter().copied().chain(["checks", "stop_if", "eventually"]).collect())
 }
 
 enum Key {
     Action(&'static str),
     Checks,
     StopIf,
+    Eventually,
 }
 
 /// Reads one key of a step; knows the action already read, so a second one is an error at
@@ -41,6 +42,7 @@ impl<'de> Visitor<'de> for KeySeed {
         match v {
             "checks" => return Ok(Key::Checks),
             "stop_if" => return Ok(Key::StopIf),
+            "eventually" => return Ok(Key::Eventually),
             _ => {}
         }
         let Some(key) = ACTION_KEYS.iter().copied().find(|k| *k == v) else {
@@ -62,7 +64,7 @@ impl<'de> Visitor<'de> for StepVisitor {
         f.write_str("a step: one action key (push_image, referrers, …) with optional checks and stop_if")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Step, A::Error> {
-        let (mut action, mut checks, mut stop_if) = (None, None, None);
+        let (mut action, mut checks, mut stop_if, mut eventually) = (None, None, None, None);
         while let Some(key) = map.next_key_seed(KeySeed(action.as_ref().map(Action::key)))? {
             match key {
                 Key::Action(k) => action = Some(Action::read(k, &mut map)?),
@@ -70,12 +72,14 @@ impl<'de> Visitor<'de> for StepVisitor {
                 Key::Checks => checks = Some(map.next_value()?),
                 Key::StopIf if stop_if.is_some() => return Err(de::Error::duplicate_field("stop_if")),
                 Key::StopIf => stop_if = Some(map.next_value()?),
+                Key::Eventually if eventually.is_some() => return Err(de::Error::duplicate_field("eventually")),
+                Key::Eventually => eventually = Some(map.next_value()?),
             }
         }
         let Some(action) = action else {
             return Err(de::Error::custom(format!("step has no action (one of {}, …)", ACTION_KEYS[..16].join(", "))));
         };
-        Ok(Step { action, checks: checks.unwrap_or_default(), stop_if: stop_if.flatten() })
+        Ok(Step { action, checks: checks.unwrap_or_default(), stop_if: stop_if.flatten(), eventually: eventually.unwrap_or(false) })
     }
 }
 
@@ -94,6 +98,9 @@ impl Serialize for Step {
         }
         if let Some(u) = &self.stop_if {
             map.serialize_entry("stop_if", u)?;
+        }
+        if self.eventually {
+            map.serialize_entry("eventually", &true)?;
         }
         map.end()
     }

@@ -39,6 +39,20 @@ enum Param {
     Size,
     /// Any word without spaces; the placeholder says what it names.
     Text(&'static str),
+    /// A duration: whole milliseconds (`500ms`) or seconds (`2s`).
+    Duration,
+}
+
+/// A duration value (`500ms`, `2s`) in milliseconds.
+pub fn duration_ms(v: &str) -> Option<u64> {
+    let (digits, scale) = match v.strip_suffix("ms") {
+        Some(d) => (d, 1),
+        None => (v.strip_suffix('s')?, 1000),
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u64>().ok()?.checked_mul(scale)
 }
 
 impl Form {
@@ -63,6 +77,7 @@ impl Form {
                             && ["", "B", "KB", "KiB", "MB", "MiB", "GB", "GiB"].contains(&&r[digits..])
                     }
                     Param::Text(_) => !r.is_empty() && !r.contains(char::is_whitespace),
+                    Param::Duration => duration_ms(r).is_some(),
                 })
             }
         }
@@ -78,6 +93,7 @@ impl Form {
                 Param::OneOf(set) => format!("{prefix}:<{}>", set.join("|")),
                 Param::Size => format!("{prefix}:<max-entries|bytes> (e.g. {prefix}:100, {prefix}:4MiB)"),
                 Param::Text(what) => format!("{prefix}:<{what}>"),
+                Param::Duration => format!("{prefix}:<duration> (e.g. {prefix}:500ms, {prefix}:2s)"),
             },
         }
     }
@@ -158,6 +174,10 @@ const KEYS: &[KeySpec] = &[
     KeySpec { name: "mount_without_from", forms: &[W("202"), W("201-auto-discovery")] },
     KeySpec { name: "conditional_put", forms: &[W("ignored"), W("etag-412")] },
     KeySpec { name: "monolithic_upload", forms: &[W("supported"), W("unsupported")] },
+    // How long after a write a referrers listing (API or tag) may still leave it out (referee's
+    // own key): reads marked `eventually` try again within it; undeclared means 2 s. An index
+    // updated asynchronously is stale for a while, not lossy.
+    KeySpec { name: "listing_convergence", forms: &[W("immediate"), P("within", Param::Duration)] },
 ];
 
 impl Checker<'_> {

@@ -41,7 +41,7 @@ mod parse;
 mod resolve;
 
 pub use hooks::{Hook, HookName};
-pub use keys::{allows, declared_keys};
+pub use keys::{allows, declared_keys, duration_ms};
 
 use crate::scenario::diag::{Diagnostic, suggest};
 use keys::UNKNOWN;
