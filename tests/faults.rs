@@ -291,3 +291,19 @@ async fn disabled_deletion_is_skipped_not_failed() {
         assert_eq!(by_id(id).outcome, Outcome::Passed, "{id}: {}", by_id(id).reason);
     }
 }
+
+/// A registry whose referrers index lags behind its pushes is stale, not lossy: L1's read
+/// (`eventually`) is made again within the profile's window (2 s by default) and passes,
+/// measuring how long it took; a lag beyond the window still fails it.
+#[tokio::test]
+async fn a_lagging_listing_converges_within_the_window() {
+    let report = run_embedded(config("referrers_lag_ms=500"), vec!["L1".into()]).await;
+    let l1 = report.checks.iter().find(|c| c.info.id == "L1").unwrap();
+    assert_eq!(l1.outcome, Outcome::Passed, "{}", l1.reason);
+    let waited = l1.measurements.get("convergence_ms").copied().unwrap_or_default();
+    assert!(waited >= 300.0, "converged after {waited} ms: {:?}", l1.measurements);
+    let report = run_embedded(config("referrers_lag_ms=10000"), vec!["L1".into()]).await;
+    let l1 = report.checks.iter().find(|c| c.info.id == "L1").unwrap();
+    assert_eq!(l1.outcome, Outcome::Failed, "{}", l1.reason);
+    assert!(l1.measurements.get("convergence_ms").copied().unwrap_or_default() >= 2000.0, "{:?}", l1.measurements);
+}
