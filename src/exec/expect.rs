@@ -29,6 +29,8 @@ pub struct Observation {
     /// Numbers the step measured (e.g. `conditional_retries`), reported with every check it
     /// judges.
     pub measurements: Vec<super::measure::Measurement>,
+    /// The same request made again (with what was different), each judged like this one.
+    pub repeats: Vec<(String, Observation)>,
 }
 
 /// On what authority an assertion failed.

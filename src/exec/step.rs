@@ -170,25 +170,34 @@ fn judge_all(
         return Some(why);
     }
     for (id, e) in active {
-        let mut c = Contribution::new(id, Outcome::Passed, None, vec![], transcript.clone());
-        match judge_declared(e, obs, &names, env.declares) {
-            Judgement::Pass(n) => c.notes = n,
-            Judgement::Fail(f) => {
-                let check = env.checks.get(id.as_str()).cloned().unwrap_or_else(|| Citation { keyword: Keyword::MUST, rule: String::new(), reading: None });
-                (c.outcome, c.rules) = verdict_of(&f, &check);
-                c.reason = Some(format!("{label}: {}", messages(&f).join("; ")));
-            }
-            Judgement::Skip(r) => {
-                (c.outcome, c.reason, c.ends_check) = (Outcome::Skipped, Some(r), true);
-            }
+        out.push(judge_one(label, id, e, obs, &names, env, transcript.clone()));
+        // The same request again: each answer is judged on its own.
+        for (again, o) in &obs.repeats {
+            out.push(judge_one(&format!("{label}, {again}"), id, e, o, &names, env, vec![]));
         }
-        if let Some((_, ms)) = obs.listed {
-            c.measurements.push(Measurement::value("visibility_lag_ms", ms as f64));
-        }
-        c.measurements.extend(obs.measurements.iter().cloned());
-        out.push(c);
     }
     None
+}
+
+/// Judges one check's expectation on one observation.
+fn judge_one(label: &str, id: &str, e: &Expect, obs: &Observation, names: &Names, env: &StepEnv, transcript: Vec<crate::client::Exchange>) -> Contribution {
+    let mut c = Contribution::new(id, Outcome::Passed, None, vec![], transcript);
+    match judge_declared(e, obs, names, env.declares) {
+        Judgement::Pass(n) => c.notes = n,
+        Judgement::Fail(f) => {
+            let check = env.checks.get(id).cloned().unwrap_or_else(|| Citation { keyword: Keyword::MUST, rule: String::new(), reading: None });
+            (c.outcome, c.rules) = verdict_of(&f, &check);
+            c.reason = Some(format!("{label}: {}", messages(&f).join("; ")));
+        }
+        Judgement::Skip(r) => {
+            (c.outcome, c.reason, c.ends_check) = (Outcome::Skipped, Some(r), true);
+        }
+    }
+    if let Some((_, ms)) = obs.listed {
+        c.measurements.push(Measurement::value("visibility_lag_ms", ms as f64));
+    }
+    c.measurements.extend(obs.measurements.iter().cloned());
+    c
 }
 
 /// The name a step writes: the one it defines, or the earlier one a `push:` sends again.

@@ -98,7 +98,12 @@ pub fn add(acc: &mut HashMap<String, Acc>, c: Contribution) {
             }
         }
     }
-    a.notes.extend(c.notes);
+    // The same note from several steps, clients or repeated reads is said once.
+    for n in c.notes {
+        if !a.notes.contains(&n) {
+            a.notes.push(n);
+        }
+    }
     a.transcript.extend(c.transcript);
     for m in c.measurements {
         m.add_to(&mut a.measurements);

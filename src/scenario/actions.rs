@@ -202,6 +202,12 @@ pub struct Referrers {
     pub insert_after_first_page: Option<Box<PushArtifact>>,
     #[serde(default)]
     pub scope: ScopeRef,
+    /// Read the same listing again, and once more after an unrelated push to the repository,
+    /// judging every answer the same way (a response cache that forgets a header or is not
+    /// invalidated shows up there). On by default; a listing with an insert between pages, or
+    /// in the `fresh` or `limited` repository, is read once.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub repeat: bool,
 }
 
 /// Poll the referrers list of `of` until `referrer` is listed (bounded by `within_ms`).
@@ -241,6 +247,14 @@ pub struct ListOn {
     pub target: String,
     #[serde(default)]
     pub repo: RepoRef,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 fn main_target() -> String {

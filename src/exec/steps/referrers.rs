@@ -9,7 +9,7 @@ use super::Problem;
 use super::push::{build_artifact, push, reference};
 use crate::client::{ClientError, Response, Scope};
 use crate::oci::{Digest, ManifestBuilder};
-use crate::scenario::{Pages, PushArtifact, Referrers, ScopeRef, WaitListed};
+use crate::scenario::{Pages, PushArtifact, Referrers, RepoRef, ScopeRef, WaitListed};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -43,7 +43,17 @@ pub async fn referrers(ctx: &mut Ctx<'_>, r: &Referrers) -> Result<Observation, 
         ScopeRef::PullOnly => Scope::PullOnly(repo.clone()),
     };
     let url = ctx.client.referrers_url(&repo, &digest, r.artifact_type.as_deref(), r.raw_query.as_deref())?;
-    list(ctx, &repo, url, scope, r.pages, r.insert_after_first_page.as_deref()).await
+    let mut obs = list(ctx, &repo, url.clone(), scope.clone(), r.pages, r.insert_after_first_page.as_deref()).await?;
+    if r.repeat && r.insert_after_first_page.is_none() && matches!(r.repo, RepoRef::Main | RepoRef::Other) {
+        let again = list(ctx, &repo, url.clone(), scope.clone(), r.pages, None).await?;
+        // A write that changes nothing this listing shows: an image nothing refers to.
+        let unrelated = ManifestBuilder::image(&ctx.seed(&format!("unrelated-{}", ctx.order.len()))).build();
+        let name = format!("~unrelated-{}", ctx.order.len());
+        push(ctx, &name, unrelated.clone(), repo.clone(), unrelated.digest.to_string(), false).await?;
+        let after = list(ctx, &repo, url, scope, r.pages, None).await?;
+        obs.repeats = vec![("read again".into(), again), ("read again after an unrelated push".into(), after)];
+    }
+    Ok(obs)
 }
 
 /// Whether any page lists `digest`.
