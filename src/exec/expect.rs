@@ -653,7 +653,7 @@ fn manifests(m: &ManifestsExpect, list: &[Value], names: &Names, fails: &mut Vec
             }
         }
     }
-    if m.unique || m.exactly.is_some() {
+    if m.unique {
         let mut seen = HashSet::new();
         for d in &digests {
             if !seen.insert(*d) {
