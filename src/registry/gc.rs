@@ -21,6 +21,7 @@
 //! uploads no manifest claims yet (younger than `upload_grace_s`): their manifest may be on its
 //! way, and a push racing the GC must not lose them.
 
+use super::faults::Faults;
 use super::store::{ManifestRecord, Repo, State};
 use crate::oci::Digest;
 use serde::{Deserialize, Serialize};
@@ -149,7 +150,7 @@ pub fn collect(
     st: &mut State,
     policy: &GcPolicy,
     only: Option<&[String]>,
-    faults: &super::config::Faults,
+    faults: &Faults,
 ) -> Result<GcReport, String> {
     let mut report = GcReport::default();
     for (name, manifests, blobs) in plans(st, policy, only, faults)? {
@@ -169,7 +170,7 @@ pub fn mark(
     st: &State,
     policy: &GcPolicy,
     only: Option<&[String]>,
-    faults: &super::config::Faults,
+    faults: &Faults,
 ) -> Result<Marks, String> {
     let mut marks = Marks::default();
     for (name, manifests, blobs) in plans(st, policy, only, faults)? {
@@ -184,7 +185,7 @@ pub fn mark(
 /// Per selected repository: what GC would collect (manifests, blobs).
 type Plans = Vec<(String, BTreeSet<Digest>, BTreeSet<Digest>)>;
 
-fn plans(st: &State, policy: &GcPolicy, only: Option<&[String]>, faults: &super::config::Faults) -> Result<Plans, String> {
+fn plans(st: &State, policy: &GcPolicy, only: Option<&[String]>, faults: &Faults) -> Result<Plans, String> {
     let cutoff = cutoff(policy)?;
     Ok(selected(st, only)
         .into_iter()
@@ -277,7 +278,7 @@ fn plan(
     repo: &Repo,
     policy: &GcPolicy,
     cutoff: Option<(i64, u32)>,
-    faults: &super::config::Faults,
+    faults: &Faults,
 ) -> (BTreeSet<Digest>, BTreeSet<Digest>) {
     let refcount_broken = faults.gc_blob_refcount_broken;
     let stored = |d: &Digest| repo.manifests.contains_key(d);

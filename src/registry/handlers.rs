@@ -9,7 +9,8 @@
 #![allow(clippy::result_large_err)]
 
 use super::auth::{self, Access, Tokens};
-use super::config::{Faults, Mode, RegistryConfig};
+use super::config::{Mode, RegistryConfig};
+use super::faults::Faults;
 use super::store::{IMAGE_INDEX, IMAGE_MANIFEST, ManifestRecord, PutOutcome, Repo, State as StoreState, Store};
 use crate::oci::Digest;
 use axum::body::{Body, Bytes};

@@ -17,6 +17,7 @@ mod admin;
 mod auth;
 mod chaos;
 mod config;
+mod faults;
 mod gc;
 mod handlers;
 mod persist;
@@ -25,6 +26,7 @@ mod store;
 
 pub use admin::{LockStatus, admin_client_call};
 pub use chaos::Chaos;
-pub use config::{AuthMode, Faults, Mode, RegistryConfig};
+pub use config::{AuthMode, Mode, RegistryConfig};
+pub use faults::Faults;
 pub use gc::{GcPolicy, GcReport, OrphanPolicy, RepoGcReport, UntaggedPolicy};
 pub use server::{EmbeddedRegistry, router};
