@@ -13,7 +13,7 @@
 //! error and hyper aborts the client's connection instead of finishing the message. (The crate
 //! has no direct `futures-core`/`http-body` dependency to implement a body stream in place.)
 
-use super::handlers::{Route, parse_route};
+use super::syntax::{Route, parse_route};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};

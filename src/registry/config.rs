@@ -1,7 +1,10 @@
 //! Configuration of the embedded registry: which API generation it imitates ([`Mode`]), how it
 //! authenticates ([`AuthMode`]), its paging and size limits, and which [`Faults`] are on.
 
+use super::chaos::Chaos;
 use super::faults::Faults;
+use super::gc::GcPolicy;
+use super::locks::LockStatus;
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
@@ -55,7 +58,7 @@ pub struct RegistryConfig {
     pub max_manifest_bytes: usize,
     pub faults: Faults,
     /// Hostile answers to referrers API requests (transport-level breakage, not a spec rule).
-    pub chaos: super::Chaos,
+    pub chaos: Chaos,
     /// The conditional-request proposal (distribution-spec PR #251): manifests carry an
     /// `ETag`, and a tag PUT honours `If-Match` / `If-None-Match: *` with 412.
     pub conditional_put: bool,
@@ -64,10 +67,10 @@ pub struct RegistryConfig {
     pub redirect_blobs: bool,
     /// Manifest and tag deletion; when off, DELETE answers 405 UNSUPPORTED (allowed by the spec).
     pub manifest_delete: bool,
-    /// What `POST /admin/gc` collects (see [`super::GcPolicy`]).
-    pub gc: super::GcPolicy,
-    /// How a refused change to a locked tag is answered (see [`super::LockStatus`]).
-    pub lock_status: super::LockStatus,
+    /// What `POST /admin/gc` collects (see [`GcPolicy`]).
+    pub gc: GcPolicy,
+    /// How a refused change to a locked tag is answered (see [`LockStatus`]).
+    pub lock_status: LockStatus,
     /// Serve the `/admin/…` API (GC, tag locks, the referrers API switch, restart).
     pub admin: bool,
     /// When set, the store is loaded from `<dir>/state.json` and `<dir>/blobs/` at start and
@@ -84,12 +87,12 @@ impl Default for RegistryConfig {
             page_bytes: 4 * 1024 * 1024,
             max_manifest_bytes: 8 * 1024 * 1024,
             faults: Faults::default(),
-            chaos: super::Chaos::None,
+            chaos: Chaos::None,
             conditional_put: true,
             redirect_blobs: true,
             manifest_delete: true,
-            gc: super::GcPolicy::default(),
-            lock_status: super::LockStatus::default(),
+            gc: GcPolicy::default(),
+            lock_status: LockStatus::default(),
             admin: true,
             storage_dir: None,
         }

@@ -23,6 +23,7 @@
 
 use super::faults::Faults;
 use super::store::{ManifestRecord, Repo, State};
+use super::syntax::is_referrers_tag;
 use crate::oci::Digest;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -292,7 +293,7 @@ fn plan(
     }
     let is_fallback_index = |d: &Digest| {
         tags.get(d)
-            .is_some_and(|t| t.iter().all(|t| super::handlers::is_referrers_tag(t)))
+            .is_some_and(|t| t.iter().all(|t| is_referrers_tag(t)))
             && repo.manifests.get(d).is_some_and(|r| r.facts.is_index)
     };
     let children: HashMap<&Digest, Vec<Digest>> = repo

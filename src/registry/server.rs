@@ -3,7 +3,8 @@
 
 use super::auth;
 use super::config::RegistryConfig;
-use super::handlers::{self, Shared};
+use super::handlers;
+use super::shared::Shared;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get};
