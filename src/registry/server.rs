@@ -3,7 +3,8 @@
 
 use super::auth;
 use super::config::RegistryConfig;
-use super::handlers;
+use super::endpoints::blobs;
+use super::routing;
 use super::shared::Shared;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -28,16 +29,16 @@ pub fn router(config: RegistryConfig) -> Router {
 
 fn app(shared: Arc<Shared>) -> Router {
     let mut routes = Router::new()
-        .route("/v2/", get(handlers::base))
-        .route("/v2", get(handlers::base))
-        .route("/v2/{*rest}", any(handlers::dispatch))
+        .route("/v2/", get(routing::base))
+        .route("/v2", get(routing::base))
+        .route("/v2/{*rest}", any(routing::dispatch))
         .route("/token", get(auth::token))
-        .route("/direct/blobs/{digest}", get(handlers::direct_blob));
+        .route("/direct/blobs/{digest}", get(blobs::direct_blob));
     if shared.config.admin {
         routes = routes.merge(super::admin::routes());
     }
     routes
-        .fallback(handlers::not_found)
+        .fallback(routing::not_found)
         .layer(axum::middleware::from_fn_with_state(shared.config.chaos, super::chaos::middleware))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(shared)
