@@ -23,6 +23,7 @@ mod faults;
 mod gc;
 mod locks;
 mod persist;
+mod referrers_index;
 mod routing;
 mod server;
 mod shared;

@@ -1,6 +1,7 @@
 //! [`Shared`]: the state of a running registry that every request handler can reach.
 
 use super::config::{Mode, RegistryConfig};
+use super::referrers_index::ReferrersIndex;
 use super::store::Store;
 use super::tokens::Tokens;
 use crate::oci::Digest;
@@ -16,6 +17,8 @@ pub struct Shared {
     /// Whether the referrers API is served (`POST /admin/referrers-api` flips it at runtime).
     /// Off behaves like [`Mode::Legacy`]; the referrers index is maintained either way.
     pub referrers_api: std::sync::atomic::AtomicBool,
+    /// Lists the referrers API's answers.
+    pub referrers: ReferrersIndex,
 }
 
 impl Shared {
@@ -23,12 +26,14 @@ impl Shared {
         let store = Store::new();
         let redirect_secret = store.fresh_id(32);
         let referrers_api = std::sync::atomic::AtomicBool::new(config.mode == Mode::Full);
+        let referrers = ReferrersIndex::new(&config.faults, config.page_size, config.page_bytes);
         Shared {
             config,
             store,
             tokens: Tokens::default(),
             redirect_secret,
             referrers_api,
+            referrers,
         }
     }
 
