@@ -4,68 +4,61 @@
 #![allow(clippy::result_large_err)]
 
 use crate::oci::Digest;
+use crate::registry::config::RegistryConfig;
 use crate::registry::errors::{OciError, err, finish, reply, unknown_manifest, unknown_name};
 use crate::registry::faults::Faults;
 use crate::registry::locks;
 use crate::registry::shared::Shared;
-use crate::registry::store::{IMAGE_INDEX, IMAGE_MANIFEST, ManifestFacts, PutOutcome};
+use crate::registry::store::{IMAGE_INDEX, IMAGE_MANIFEST, ManifestFacts, PutOutcome, Repo, State};
 use crate::registry::syntax::{is_referrers_tag, valid_tag};
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+/// A manifest push that passed every check made before the store is locked.
+struct Push {
+    digest: Digest,
+    /// The bytes to store (re-serialized under `reserialize_manifests`).
+    body: Bytes,
+    facts: ManifestFacts,
+    /// The Content-Type it is served with: the request's, else the manifest's media type.
+    content_type: String,
+    /// The tag of a push by tag.
+    tag: Option<String>,
+}
+
+/// `PUT /v2/<name>/manifests/<reference>`: the checks that need no store, then, with the
+/// store locked, what the manifest refers to and what its tag allows; then it is stored and
+/// answered 201.
 pub fn put_manifest(shared: &Shared, name: &str, reference: &str, headers: &HeaderMap, body: Bytes) -> Response {
-    let config = &shared.config;
-    let faults = &config.faults;
-    let ref_digest = Digest::parse(reference).ok();
-    if ref_digest.is_none() && !valid_tag(reference) {
-        return OciError::new(
-            StatusCode::BAD_REQUEST,
-            "MANIFEST_INVALID",
-            "reference is neither a tag nor a digest",
-        )
-        .detail(json!({ "reference": reference }))
-        .into_response();
-    }
-    if ref_digest.is_none() && faults.tag_limit_64 && reference.len() > 64 {
-        return err(StatusCode::BAD_REQUEST, "TAG_INVALID", "tag longer than 64 characters");
-    }
-    if ref_digest.is_none() && faults.fallback_tag_rejected && is_referrers_tag(reference) {
-        return err(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", "reserved tag name");
-    }
-    if body.len() > config.max_manifest_bytes {
-        return OciError::new(StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID", "manifest too large")
-            .detail(json!({ "size": body.len(), "limit": config.max_manifest_bytes }))
-            .into_response();
-    }
-    // A push by digest is hashed with the digest's algorithm, so sha512 manifests work.
-    let digest = match &ref_digest {
-        Some(d) => {
-            let Some(alg) = d.known_algorithm() else {
-                return err(
-                    StatusCode::BAD_REQUEST,
-                    "DIGEST_INVALID",
-                    "unsupported digest algorithm",
-                );
-            };
-            let computed = Digest::of(alg, &body);
-            if computed != *d && faults.trust_reference_digest {
-                d.clone()
-            } else if computed != *d {
-                return OciError::new(
-                    StatusCode::BAD_REQUEST,
-                    "DIGEST_INVALID",
-                    "manifest digest does not match reference",
-                )
-                .detail(json!({ "computed": computed.to_string() }))
-                .into_response();
-            } else {
-                computed
-            }
-        }
-        None => Digest::sha256(&body),
+    let push = match prepare_push(&shared.config, reference, headers, body) {
+        Ok(push) => push,
+        Err(resp) => return resp,
     };
+    let digest = push.digest.clone();
+    let subject = push.facts.subject.as_ref().map(|s| s.digest.to_string());
+    let mut st = shared.store.lock();
+    let checked = check_references(&shared.config.faults, st.repo(name), &push.facts)
+        .and_then(|()| check_tag_rules(shared, &st, name, &push, subject.as_deref(), headers));
+    if let Err(resp) = checked {
+        return resp;
+    }
+    let outcome = match store_push(shared, &mut st, name, push, subject.as_deref()) {
+        Ok(outcome) => outcome,
+        Err(resp) => return resp,
+    };
+    drop(st);
+    tracing::debug!(%name, %digest, repushed = (outcome == PutOutcome::Repushed), "manifest pushed");
+    manifest_created(shared, name, &digest, subject)
+}
+
+/// Everything about a push that can be judged without the store: the reference, the size,
+/// the digest, the body and the faults that refuse bodies.
+fn prepare_push(config: &RegistryConfig, reference: &str, headers: &HeaderMap, body: Bytes) -> Result<Push, Response> {
+    let faults = &config.faults;
+    let ref_digest = check_reference(config, reference, body.len())?;
+    let digest = manifest_digest(ref_digest.as_ref(), &body, faults)?;
     let raw_content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -75,42 +68,114 @@ pub fn put_manifest(shared: &Shared, name: &str, reference: &str, headers: &Head
     let bare_content_type = raw_content_type.split(';').next().unwrap_or("").trim();
     let facts = match ManifestFacts::parse(&body, bare_content_type) {
         Ok(f) => f,
-        Err(e) => return err(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", e.to_string()),
+        Err(e) => return Err(err(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", e.to_string())),
     };
     if faults.reject_empty_index
         && facts.is_index
         && serde_json::from_slice::<Value>(&body).is_ok_and(|v| v["manifests"].as_array().is_some_and(Vec::is_empty))
     {
-        return err(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", "index has no manifests");
+        return Err(err(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", "index has no manifests"));
     }
     if let Some(why) = rejected_by_fault(faults, &body) {
-        return err(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", why);
+        return Err(err(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", why));
     }
     let body = if faults.reserialize_manifests { reserialized(&body) } else { body };
     if faults.subject_media_type_allowlist
         && let Some(subject) = &facts.subject
         && subject.media_type.as_deref() != Some(IMAGE_MANIFEST)
     {
-        return err(
+        return Err(err(
             StatusCode::BAD_REQUEST,
             "MANIFEST_INVALID",
             "subject media type not allowed",
-        );
+        ));
     }
+    let content_type = if raw_content_type.is_empty() {
+        facts.media_type.clone()
+    } else {
+        raw_content_type.to_string()
+    };
+    let tag = ref_digest.is_none().then(|| reference.to_string());
+    Ok(Push {
+        digest,
+        body,
+        facts,
+        content_type,
+        tag,
+    })
+}
 
-    let mut st = shared.store.lock();
-    let repo = st.repo(name);
+/// Checks the reference (a digest, or a valid tag) and the body size; the reference's digest,
+/// if it is one.
+fn check_reference(config: &RegistryConfig, reference: &str, size: usize) -> Result<Option<Digest>, Response> {
+    let faults = &config.faults;
+    let ref_digest = Digest::parse(reference).ok();
+    if ref_digest.is_none() && !valid_tag(reference) {
+        return Err(OciError::new(
+            StatusCode::BAD_REQUEST,
+            "MANIFEST_INVALID",
+            "reference is neither a tag nor a digest",
+        )
+        .detail(json!({ "reference": reference }))
+        .into_response());
+    }
+    if ref_digest.is_none() && faults.tag_limit_64 && reference.len() > 64 {
+        return Err(err(StatusCode::BAD_REQUEST, "TAG_INVALID", "tag longer than 64 characters"));
+    }
+    if ref_digest.is_none() && faults.fallback_tag_rejected && is_referrers_tag(reference) {
+        return Err(err(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", "reserved tag name"));
+    }
+    if size > config.max_manifest_bytes {
+        return Err(OciError::new(StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID", "manifest too large")
+            .detail(json!({ "size": size, "limit": config.max_manifest_bytes }))
+            .into_response());
+    }
+    Ok(ref_digest)
+}
+
+/// The digest the manifest is stored under. A push by digest is hashed with the digest's
+/// algorithm, so sha512 manifests work.
+fn manifest_digest(ref_digest: Option<&Digest>, body: &Bytes, faults: &Faults) -> Result<Digest, Response> {
+    let Some(d) = ref_digest else {
+        return Ok(Digest::sha256(body));
+    };
+    let Some(alg) = d.known_algorithm() else {
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "DIGEST_INVALID",
+            "unsupported digest algorithm",
+        ));
+    };
+    let computed = Digest::of(alg, body);
+    if computed != *d && faults.trust_reference_digest {
+        Ok(d.clone())
+    } else if computed != *d {
+        Err(OciError::new(
+            StatusCode::BAD_REQUEST,
+            "DIGEST_INVALID",
+            "manifest digest does not match reference",
+        )
+        .detail(json!({ "computed": computed.to_string() }))
+        .into_response())
+    } else {
+        Ok(computed)
+    }
+}
+
+/// What the manifest refers to must be in the repository: its blobs (and, under
+/// `reject_missing_subject`, its subject).
+fn check_references(faults: &Faults, repo: Option<&Repo>, facts: &ManifestFacts) -> Result<(), Response> {
     if faults.reject_missing_subject
         && let Some(subject) = &facts.subject
         && !repo.is_some_and(|r| r.manifests.contains_key(&subject.digest))
     {
-        return OciError::new(
+        return Err(OciError::new(
             StatusCode::BAD_REQUEST,
             "MANIFEST_BLOB_UNKNOWN",
             "subject manifest unknown to registry",
         )
         .detail(json!({ "digest": subject.digest.to_string() }))
-        .into_response();
+        .into_response());
     }
     // Image manifests must reference blobs of this repository; index children are not
     // checked, so referrer indexes may point at manifests pushed later.
@@ -122,7 +187,7 @@ pub fn put_manifest(shared: &Shared, name: &str, reference: &str, headers: &Head
     if let Some((first, others)) = missing.split_first() {
         let detail = |d: &Digest| json!({ "digest": d.to_string() });
         if faults.sparse_wrong_code {
-            return err(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", "manifest references unknown blobs");
+            return Err(err(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", "manifest references unknown blobs"));
         }
         let mut e = OciError::new(
             StatusCode::BAD_REQUEST,
@@ -133,42 +198,64 @@ pub fn put_manifest(shared: &Shared, name: &str, reference: &str, headers: &Head
         for d in others {
             e = e.and("MANIFEST_BLOB_UNKNOWN", "blob unknown to registry", detail(d));
         }
-        return e.into_response();
+        return Err(e.into_response());
     }
+    Ok(())
+}
 
-    let subject_header = facts.subject.as_ref().map(|s| s.digest.to_string());
-    let stored_content_type = if raw_content_type.is_empty() {
-        facts.media_type.clone()
-    } else {
-        raw_content_type.to_string()
-    };
-    let tag = ref_digest.is_none().then(|| reference.to_string());
+/// Whether the tag may move to the pushed manifest: conditional-request preconditions and tag
+/// locks (and, under `lock_blocks_referrer_push`, a locked subject).
+fn check_tag_rules(
+    shared: &Shared,
+    st: &State,
+    name: &str,
+    push: &Push,
+    subject: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<(), Response> {
+    let config = &shared.config;
+    let faults = &config.faults;
     if config.conditional_put
         && !faults.conditional_ignored
-        && let Some(t) = &tag
+        && let Some(t) = &push.tag
         && precondition_failed(shared, headers, st.repo(name).and_then(|r| r.tags.get(t)))
     {
-        return err(StatusCode::PRECONDITION_FAILED, "DENIED", "precondition failed: the tag changed");
+        return Err(err(StatusCode::PRECONDITION_FAILED, "DENIED", "precondition failed: the tag changed"));
     }
-    if let Some(t) = &tag
-        && let Some(resp) = locks::tag_move_refused(shared.config.lock_status, faults, &st, name, t, &digest)
+    if let Some(t) = &push.tag
+        && let Some(resp) = locks::tag_move_refused(config.lock_status, faults, st, name, t, &push.digest)
     {
-        return resp;
+        return Err(resp);
     }
     if faults.lock_blocks_referrer_push
-        && let Some(subject) = &subject_header
+        && let Some(subject) = subject
         && let (Some(locks), Some(r)) = (st.locks.get(name), st.repo(name))
         && locks.iter().any(|t| r.tags.get(t).is_some_and(|d| d.as_str() == subject))
     {
-        return err(StatusCode::FORBIDDEN, "DENIED", "the subject is locked");
+        return Err(err(StatusCode::FORBIDDEN, "DENIED", "the subject is locked"));
     }
+    Ok(())
+}
+
+/// Stores the push, as bent by the faults that corrupt a write (an ignored tag update, a
+/// re-pointed subject tag, a torn tag link, a refused referrer of a deleted subject, an
+/// unindexed referrer while the referrers API is off).
+fn store_push(shared: &Shared, st: &mut State, name: &str, push: Push, subject: Option<&str>) -> Result<PutOutcome, Response> {
+    let faults = &shared.config.faults;
+    let Push {
+        digest,
+        body,
+        facts,
+        content_type,
+        tag,
+    } = push;
     let tag = if faults.tag_update_ignored && tag.as_ref().is_some_and(|t| st.repo(name).is_some_and(|r| r.tags.contains_key(t))) {
         None
     } else {
         tag
     };
     if faults.referrer_moves_subject_tag
-        && let Some(subject) = &subject_header
+        && let Some(subject) = subject
         && let (Ok(sd), Some(r)) = (Digest::parse(subject), st.repo_mut(name))
     {
         for target in r.tags.values_mut() {
@@ -190,13 +277,13 @@ pub fn put_manifest(shared: &Shared, name: &str, reference: &str, headers: &Head
         && let Some(subject) = &facts.subject
         && st.repo(name).is_some_and(|r| r.deleted.contains(&subject.digest) && !r.manifests.contains_key(&subject.digest))
     {
-        return err(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "foreign key violation: the subject was deleted");
+        return Err(err(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "foreign key violation: the subject was deleted"));
     }
     let outcome = st.put_manifest(
         name,
         digest.clone(),
         body,
-        stored_content_type,
+        content_type,
         facts,
         tag.clone(),
         faults.duplicate_on_repush,
@@ -218,13 +305,16 @@ pub fn put_manifest(shared: &Shared, name: &str, reference: &str, headers: &Head
     {
         repo.tags.insert(t.clone(), Digest::sha256(format!("torn:{digest}").as_bytes()));
     }
-    drop(st);
-    tracing::debug!(%name, %digest, repushed = (outcome == PutOutcome::Repushed), "manifest pushed");
+    Ok(outcome)
+}
 
+/// The 201 of a push, with `OCI-Subject` when the manifest has a subject.
+fn manifest_created(shared: &Shared, name: &str, digest: &Digest, subject: Option<String>) -> Response {
+    let faults = &shared.config.faults;
     let mut resp = reply(StatusCode::CREATED)
         .header(header::LOCATION, format!("/v2/{name}/manifests/{digest}"))
         .header("Docker-Content-Digest", digest.to_string());
-    if let Some(subject) = subject_header
+    if let Some(subject) = subject
         && shared.referrers_api_enabled()
         && !faults.omit_oci_subject
     {
