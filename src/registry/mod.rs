@@ -29,6 +29,8 @@ mod server;
 mod shared;
 mod store;
 mod syntax;
+#[cfg(test)]
+mod tests;
 mod tokens;
 
 pub use admin::admin_client_call;
