@@ -1,6 +1,7 @@
-//! The embedded registry's admin API (served when `RegistryConfig::admin` is on: GC, tag
-//! locks, the referrers API switch, restart) and [`admin_client_call`], the client side used
-//! by `referee admin`.
+//! The admin API (`/admin/…`) and its client side, [`admin_client_call`].
+//!
+//! Served when `RegistryConfig::admin` is on (GC, tag locks, the referrers API switch,
+//! restart); `referee admin` uses the client side.
 //!
 //! Every endpoint is a `POST` with a JSON body and answers JSON; errors are
 //! `{"error": "<message>"}` with 400 (bad request) or 500 (the operation failed):

@@ -1,6 +1,7 @@
-//! Authentication of the embedded registry: HTTP Basic, and the Docker-style bearer token
-//! flow (401 challenge → `GET /token` with Basic credentials → retry with the token; the
-//! tokens themselves live in `tokens`).
+//! Authentication of `/v2` requests (HTTP Basic, bearer challenges) and the `/token` endpoint.
+//!
+//! The bearer flow is Docker's: 401 challenge → `GET /token` with Basic credentials → retry
+//! with the token (the tokens themselves live in `tokens`).
 //!
 //! Any configured user may obtain any scope: the point is to exercise a client's challenge
 //! handling, not to model permissions.

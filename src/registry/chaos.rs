@@ -1,4 +1,6 @@
-//! Hostile registries: [`Chaos`] turns the answers to referrers API requests
+//! Hostile answers to referrers API requests: the [`Chaos`] modes and their middleware.
+//!
+//! [`Chaos`] turns the answers to referrers API requests
 //! (`GET /v2/<name>/referrers/<digest>`) into broken HTTP — cut bodies, lying lengths, invalid
 //! JSON, huge bodies, wrong media types, redirect loops, stalls — so the harness can show that
 //! it reports a broken registry as a failure or an error with a reason, and never hangs,

@@ -1,5 +1,7 @@
-//! Configuration of the embedded registry: which API generation it imitates ([`Mode`]), how it
-//! authenticates ([`AuthMode`]), its paging and size limits, and which [`Faults`] are on.
+//! [`RegistryConfig`]: everything the embedded registry needs to know before it starts.
+//!
+//! Which API generation it imitates ([`Mode`]), how it authenticates ([`AuthMode`]), its
+//! paging and size limits, and which [`Faults`], chaos, GC policy and lock answers it uses.
 
 use super::chaos::Chaos;
 use super::faults::Faults;

@@ -1,5 +1,6 @@
-//! The answers every part of the embedded registry shares: the OCI error body ([`OciError`]),
-//! the standard error answers, and the response-building helpers.
+//! The OCI error body ([`OciError`]), the standard error answers and the response helpers.
+//!
+//! Shared by every part of the registry that answers HTTP.
 
 use axum::body::Body;
 use axum::http::{StatusCode, header, response::Builder};

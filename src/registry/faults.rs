@@ -1,5 +1,6 @@
-//! The fault switches of the embedded registry ([`Faults`]): their names, descriptions and
-//! parsing. Each fault breaks exactly one rule of distribution-spec 1.1 so that the conformance
+//! The fault switches ([`Faults`]): their names, descriptions and parsing.
+//!
+//! Each fault breaks exactly one rule of distribution-spec 1.1 so that the conformance
 //! harness can prove that the check guarding that rule actually fails when the rule is broken.
 //! The field name of a fault is its public name (CLI flags, config files and reports use it).
 

@@ -1,6 +1,7 @@
-//! Garbage collection of the embedded registry: a mark-and-sweep over repositories, run by
-//! `POST /admin/gc` under the policy [`GcPolicy`] (from `RegistryConfig::gc`, or sent with the
-//! request).
+//! Garbage collection: a mark-and-sweep over repositories under a [`GcPolicy`].
+//!
+//! Run by `POST /admin/gc` under the policy from `RegistryConfig::gc`, or sent with the
+//! request.
 //!
 //! Per repository, a manifest is kept when:
 //!

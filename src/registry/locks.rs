@@ -1,6 +1,8 @@
-//! Tag locks (immutable tags): how a refusal is answered ([`LockStatus`]) and the rules the
-//! manifest endpoints enforce with the store locked. The locks themselves are kept in the
-//! store (`State::locks`) and set through the admin API.
+//! Tag locks (immutable tags): the rules pushes and deletes obey, how a refusal is answered.
+//!
+//! The manifest endpoints enforce the rules with the store locked; [`LockStatus`] says how a
+//! refusal is answered. The locks themselves are kept in the store (`State::locks`) and set
+//! through the admin API.
 //!
 //! A locked tag cannot be moved to another manifest (re-pushing the same digest is fine) nor
 //! deleted, and a manifest a locked tag points at cannot be deleted by digest; the refusal is

@@ -1,7 +1,8 @@
-//! The referrers index: which referrers a subject lists, filtered by `artifactType` and cut
-//! into pages ([`ReferrersIndex`]), with every fault that bends the listing itself (groups B
-//! and D, the list faults of C and E). The HTTP answer around a listing is built by
-//! `endpoints::referrers`.
+//! The referrers index ([`ReferrersIndex`]): listing, `artifactType` filtering and paging.
+//!
+//! It decides which referrers a subject lists and cuts them into pages, with every fault that
+//! bends the listing itself (groups B and D, the list faults of C and E). The HTTP answer
+//! around a listing is built by `endpoints::referrers`.
 //!
 //! The listing is computed on each request from the store's per-subject map
 //! (`Repo::referrers`, kept in step with the manifests on every write), oldest push first; a

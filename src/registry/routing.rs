@@ -1,8 +1,10 @@
-//! Routing of `/v2/…` requests: every one arrives at [`dispatch`], which parses the path by
-//! its last structural suffix (`syntax::parse_route`), validates the repository name,
-//! authenticates (see `auth`), applies the rate limit and then calls the synchronous endpoint
-//! that works on the locked store (`endpoints`). Also `GET /v2/`, the fallback 404 and the
-//! faults that bend every content read (they act on the endpoint's answer here).
+//! Routing of `/v2/…` requests ([`dispatch`]), `GET /v2/`, the fallback 404, the version header.
+//!
+//! Every `/v2/<name>/…` request arrives at [`dispatch`], which parses the path by its last
+//! structural suffix (`syntax::parse_route`), validates the repository name, authenticates
+//! (see `auth`), applies the rate limit and then calls the synchronous endpoint that works on
+//! the locked store (`endpoints`). The faults that bend every content read act here, on the
+//! endpoint's answer.
 // Handlers return a ready axum `Response` as their error: it is the answer, not a fault.
 #![allow(clippy::result_large_err)]
 

@@ -1,5 +1,7 @@
-//! The HTTP surface of the embedded registry: router assembly ([`router`]) and the lifecycle
-//! of a served instance ([`EmbeddedRegistry`]: bind, serve in a task, graceful shutdown).
+//! The HTTP surface: router assembly ([`router`]) and the [`EmbeddedRegistry`] lifecycle.
+//!
+//! A served instance binds, serves in a task and shuts down gracefully, loading and saving
+//! `storage_dir` around it.
 
 use super::auth;
 use super::config::RegistryConfig;

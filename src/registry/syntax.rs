@@ -1,6 +1,7 @@
-//! The text grammar of the distribution API as the embedded registry reads it: repository
-//! names, tags, referrers tags, query strings and `/v2/…` paths ([`Route`]). Pure functions
-//! with no state, shared by the endpoints, authentication, GC and the chaos middleware.
+//! The text grammar of the API: names, tags, referrers tags, query strings and `/v2/…` paths.
+//!
+//! Pure functions with no state ([`Route`] is a parsed path), shared by the endpoints,
+//! authentication, GC and the chaos middleware.
 
 use axum::http::Method;
 

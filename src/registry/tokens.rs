@@ -1,5 +1,4 @@
-//! Bearer tokens of the embedded registry: what a request wants ([`Access`]), the scopes a
-//! token is issued for, and the issued tokens themselves ([`Tokens`]).
+//! Bearer tokens: what a request wants ([`Access`]), token scopes and the issued [`Tokens`].
 //!
 //! Tokens are random opaque strings remembered in a map together with the repositories and
 //! actions they were issued for.

@@ -1,5 +1,7 @@
-//! Stored blobs: `GET`/`HEAD`/`DELETE /v2/<name>/blobs/<digest>`, the redirect to the other
-//! loopback host name, and its signed target `/direct/blobs/<digest>`.
+//! Stored blobs: `GET`/`HEAD`/`DELETE /v2/<name>/blobs/<digest>`, redirects and their target.
+//!
+//! A `GET` may be redirected to the other loopback host name; the signed target is
+//! `/direct/blobs/<digest>`.
 // Handlers return a ready axum `Response` as their error: it is the answer, not a fault.
 #![allow(clippy::result_large_err)]
 

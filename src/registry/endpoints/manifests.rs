@@ -1,5 +1,7 @@
-//! Manifests: `PUT` (validation, subjects, tags, conditional updates, locks), `GET`/`HEAD`
-//! and `DELETE /v2/<name>/manifests/<reference>`, with their faults.
+//! Manifests: `PUT`, `GET`/`HEAD`, `DELETE /v2/<name>/manifests/<reference>`, with their faults.
+//!
+//! A `PUT` is validated (reference, digest, body, subject, blobs), checked against the tag's
+//! preconditions and locks, then stored.
 // Handlers return a ready axum `Response` as their error: it is the answer, not a fault.
 #![allow(clippy::result_large_err)]
 

@@ -1,6 +1,8 @@
-//! The referrers API over HTTP: `GET /v2/<name>/referrers/<digest>` parses the request, asks
-//! the referrers index (`referrers_index`) for the page and builds the answer around it, with
-//! the faults that bend the answer (digest errors, status, headers, `Link`).
+//! The referrers API over HTTP: `GET /v2/<name>/referrers/<digest>` around the referrers index.
+//!
+//! The handler parses the request, asks the referrers index (`referrers_index`) for the page
+//! and builds the answer around it, with the faults that bend the answer (digest errors,
+//! status, headers, `Link`).
 
 // Helpers return a ready axum `Response` as their error: it is the answer, not a fault.
 #![allow(clippy::result_large_err)]

@@ -1,5 +1,7 @@
-//! Blob uploads: `POST /v2/<name>/blobs/uploads/` (sessions, single-POST uploads, mounts)
-//! and `GET`/`PATCH`/`PUT`/`DELETE` of an upload session, with their faults.
+//! Blob uploads: upload sessions, single-POST uploads and mounts, with their faults.
+//!
+//! `POST /v2/<name>/blobs/uploads/` starts one (or uploads, or mounts, at once);
+//! `GET`/`PATCH`/`PUT`/`DELETE` of `/v2/<name>/blobs/uploads/<uuid>` work on a session.
 // Handlers return a ready axum `Response` as their error: it is the answer, not a fault.
 #![allow(clippy::result_large_err)]
 

@@ -1,5 +1,6 @@
-//! Faults over HTTP: pushes and listings under chosen faults, and one scenario that shows
-//! every referrers-API fault changes what a client observes.
+//! Faults over HTTP: pushes and listings under chosen faults, and every fault's observability.
+//!
+//! One fixed scenario shows that every referrers-API fault changes what a client observes.
 
 use super::support::*;
 use crate::oci::Digest;

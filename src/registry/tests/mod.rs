@@ -1,6 +1,7 @@
-//! End-to-end tests of the embedded registry: a real server on a loopback port, driven with
-//! reqwest (and, for the chaos answers, a raw TCP client). Unit tests stay next to the code
-//! they test.
+//! End-to-end tests: a real registry on a loopback port, driven over HTTP.
+//!
+//! The client is reqwest (and, for the chaos answers, a raw TCP client). Unit tests stay next
+//! to the code they test.
 
 mod auth;
 mod chaos;

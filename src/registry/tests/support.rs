@@ -1,5 +1,4 @@
-//! What the end-to-end tests share: a [`Fixture`] (a served registry and a client), pushes,
-//! and readers of referrers answers.
+//! What the end-to-end tests share: a [`Fixture`] (registry and client), pushes and readers.
 
 use crate::oci::Digest;
 use crate::registry::{EmbeddedRegistry, Faults, RegistryConfig};
