@@ -1,107 +1,25 @@
-//! Authentication of the embedded registry: HTTP Basic, and the Docker-style bearer token
-//! flow (401 challenge → `GET /token` with Basic credentials → retry with the token).
+//! Authentication of `/v2` requests (HTTP Basic, bearer challenges) and the `/token` endpoint.
 //!
-//! Tokens are random opaque strings remembered in a map together with the repositories and
-//! actions they were issued for. Any configured user may obtain any scope: the point is to
-//! exercise a client's challenge handling, not to model permissions.
+//! The bearer flow is Docker's: 401 challenge → `GET /token` with Basic credentials → retry
+//! with the token (the tokens themselves live in `tokens`).
+//!
+//! Any configured user may obtain any scope: the point is to exercise a client's challenge
+//! handling, not to model permissions.
 // Handlers return a ready axum `Response` as their error: it is the answer, not a fault.
 #![allow(clippy::result_large_err)]
 
 use super::config::AuthMode;
-use super::handlers::{OciError, Shared, parse_query};
-use super::store::fresh_id;
+use super::errors::OciError;
+use super::shared::Shared;
+use super::syntax::parse_query;
+use super::tokens::{Access, TOKEN_TTL, parse_scopes};
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 const SERVICE: &str = "referee-embedded";
-const TOKEN_TTL: Duration = Duration::from_secs(300);
-
-/// What a request wants to do to a repository.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
-    /// GET/HEAD.
-    Pull,
-    /// POST/PUT/PATCH: needs both pull and push.
-    Push,
-    /// DELETE: push, delete or `*` suffices.
-    Delete,
-}
-
-impl Access {
-    /// The actions advertised in the challenge's scope.
-    fn scope_actions(self) -> &'static str {
-        match self {
-            Access::Pull => "pull",
-            Access::Push => "pull,push",
-            Access::Delete => "delete",
-        }
-    }
-
-    fn allowed_by(self, granted: &HashSet<String>) -> bool {
-        let has = |a: &str| granted.contains(a) || granted.contains("*");
-        match self {
-            Access::Pull => has("pull"),
-            Access::Push => has("pull") && has("push"),
-            Access::Delete => has("push") || has("delete"),
-        }
-    }
-}
-
-#[derive(Debug)]
-struct Grant {
-    repos: HashMap<String, HashSet<String>>,
-    expires: Instant,
-}
-
-/// Issued bearer tokens.
-#[derive(Debug, Default)]
-pub struct Tokens {
-    grants: Mutex<HashMap<String, Grant>>,
-    ids: AtomicU64,
-}
-
-impl Tokens {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Grant>> {
-        self.grants.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn issue(&self, repos: HashMap<String, HashSet<String>>) -> String {
-        let token = fresh_id(&self.ids, 64);
-        let now = Instant::now();
-        let mut grants = self.lock();
-        // Forget expired tokens so a long load test does not grow the map forever.
-        grants.retain(|_, g| g.expires > now);
-        grants.insert(
-            token.clone(),
-            Grant {
-                repos,
-                expires: now + TOKEN_TTL,
-            },
-        );
-        token
-    }
-
-    /// Forgets every issued token (a simulated restart, `POST /admin/restart`).
-    pub fn clear(&self) {
-        self.lock().clear();
-    }
-
-    /// `Some(allowed)` when the token is known and unexpired, `None` otherwise.
-    fn permits(&self, token: &str, target: Option<(&str, Access)>) -> Option<bool> {
-        let grants = self.lock();
-        let grant = grants.get(token).filter(|g| g.expires > Instant::now())?;
-        Some(match target {
-            None => true,
-            Some((name, access)) => grant.repos.get(name).is_some_and(|actions| access.allowed_by(actions)),
-        })
-    }
-}
 
 /// `(user, password)` from an `Authorization: Basic` header.
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
@@ -167,31 +85,6 @@ pub fn check(shared: &Shared, headers: &HeaderMap, uri: &Uri, target: Option<(&s
     }
 }
 
-/// Parses `repository:<name>:<actions>` scopes; other resource types are ignored.
-fn parse_scopes<'a>(scopes: impl Iterator<Item = &'a str>) -> HashMap<String, HashSet<String>> {
-    let mut repos: HashMap<String, HashSet<String>> = HashMap::new();
-    for scope in scopes {
-        let Some((kind, rest)) = scope.split_once(':') else {
-            continue;
-        };
-        let Some((name, actions)) = rest.rsplit_once(':') else {
-            continue;
-        };
-        if kind != "repository" || name.is_empty() {
-            continue;
-        }
-        let entry = repos.entry(name.to_string()).or_default();
-        entry.extend(
-            actions
-                .split(',')
-                .map(str::trim)
-                .filter(|a| !a.is_empty())
-                .map(str::to_string),
-        );
-    }
-    repos
-}
-
 /// `GET /token?service=…&scope=…`: issues a token for exactly the requested scopes to a
 /// caller with valid Basic credentials.
 pub async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
@@ -225,26 +118,6 @@ pub async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, RawQue
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn scopes_and_access() {
-        let repos = parse_scopes(
-            [
-                "repository:a/b:pull",
-                "repository:a/b:push",
-                "registry:catalog:*",
-                "repository:c:delete",
-            ]
-            .into_iter(),
-        );
-        assert_eq!(repos.len(), 2);
-        assert!(Access::Push.allowed_by(&repos["a/b"]));
-        assert!(Access::Delete.allowed_by(&repos["a/b"]));
-        assert!(!Access::Pull.allowed_by(&repos["c"]));
-        assert!(Access::Delete.allowed_by(&repos["c"]));
-        let star: HashSet<String> = ["*".to_string()].into();
-        assert!(Access::Push.allowed_by(&star));
-    }
 
     #[test]
     fn basic_header() {

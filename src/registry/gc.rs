@@ -1,6 +1,7 @@
-//! Garbage collection of the embedded registry: a mark-and-sweep over repositories, run by
-//! `POST /admin/gc` under the policy [`GcPolicy`] (from `RegistryConfig::gc`, or sent with the
-//! request).
+//! Garbage collection: a mark-and-sweep over repositories under a [`GcPolicy`].
+//!
+//! Run by `POST /admin/gc` under the policy from `RegistryConfig::gc`, or sent with the
+//! request.
 //!
 //! Per repository, a manifest is kept when:
 //!
@@ -21,7 +22,9 @@
 //! uploads no manifest claims yet (younger than `upload_grace_s`): their manifest may be on its
 //! way, and a push racing the GC must not lose them.
 
+use super::faults::Faults;
 use super::store::{ManifestRecord, Repo, State};
+use super::syntax::is_referrers_tag;
 use crate::oci::Digest;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -149,7 +152,7 @@ pub fn collect(
     st: &mut State,
     policy: &GcPolicy,
     only: Option<&[String]>,
-    faults: &super::config::Faults,
+    faults: &Faults,
 ) -> Result<GcReport, String> {
     let mut report = GcReport::default();
     for (name, manifests, blobs) in plans(st, policy, only, faults)? {
@@ -169,7 +172,7 @@ pub fn mark(
     st: &State,
     policy: &GcPolicy,
     only: Option<&[String]>,
-    faults: &super::config::Faults,
+    faults: &Faults,
 ) -> Result<Marks, String> {
     let mut marks = Marks::default();
     for (name, manifests, blobs) in plans(st, policy, only, faults)? {
@@ -184,7 +187,7 @@ pub fn mark(
 /// Per selected repository: what GC would collect (manifests, blobs).
 type Plans = Vec<(String, BTreeSet<Digest>, BTreeSet<Digest>)>;
 
-fn plans(st: &State, policy: &GcPolicy, only: Option<&[String]>, faults: &super::config::Faults) -> Result<Plans, String> {
+fn plans(st: &State, policy: &GcPolicy, only: Option<&[String]>, faults: &Faults) -> Result<Plans, String> {
     let cutoff = cutoff(policy)?;
     Ok(selected(st, only)
         .into_iter()
@@ -277,72 +280,216 @@ fn plan(
     repo: &Repo,
     policy: &GcPolicy,
     cutoff: Option<(i64, u32)>,
-    faults: &super::config::Faults,
+    faults: &Faults,
 ) -> (BTreeSet<Digest>, BTreeSet<Digest>) {
-    let refcount_broken = faults.gc_blob_refcount_broken;
-    let stored = |d: &Digest| repo.manifests.contains_key(d);
-
-    // Tags per stored manifest; an index whose tags are all referrers tags only pins.
-    let mut tags: HashMap<&Digest, Vec<&str>> = HashMap::new();
-    for (tag, d) in &repo.tags {
-        if stored(d) {
-            tags.entry(d).or_default().push(tag);
-        }
-    }
-    let is_fallback_index = |d: &Digest| {
-        tags.get(d)
-            .is_some_and(|t| t.iter().all(|t| super::handlers::is_referrers_tag(t)))
-            && repo.manifests.get(d).is_some_and(|r| r.facts.is_index)
-    };
-    let children: HashMap<&Digest, Vec<Digest>> = repo
-        .manifests
-        .iter()
-        .filter(|(_, r)| r.facts.is_index)
-        .map(|(d, r)| {
-            (
-                d,
-                index_children(r)
-                    .into_iter()
-                    .filter(|c| stored(c) && c != d)
-                    .collect(),
-            )
-        })
-        .collect();
-    // child → (parent, whether the edge only pins).
-    let mut parents: HashMap<&Digest, Vec<(&Digest, bool)>> = HashMap::new();
-    for (p, list) in &children {
-        let pin = is_fallback_index(p);
-        for c in list {
-            if let Some((key, _)) = repo.manifests.get_key_value(c) {
-                parents.entry(key).or_default().push((*p, pin));
-            }
-        }
-    }
-
+    let graph = Graph::new(repo);
     // 1. Roots: tagged manifests and what they reference, bounded.
-    let mut roots: HashSet<&Digest> = tags.keys().copied().collect();
-    let mut frontier: Vec<&Digest> = roots.iter().copied().collect();
-    for _ in 0..MAX_INDEX_DEPTH {
-        let mut next = Vec::new();
-        for d in frontier {
-            if is_fallback_index(d) {
-                continue;
+    let roots = graph.roots();
+    // 2. Retention: doomed whatever protects them, unless they are roots.
+    let doomed = doomed(repo, policy, cutoff, faults, &roots);
+    // 3. Everything else, evaluated after what it depends on.
+    let kept = graph.kept(policy, &roots, &doomed);
+
+    let manifests: BTreeSet<Digest> = repo
+        .manifests
+        .keys()
+        .filter(|d| !kept.get(d).copied().unwrap_or(false))
+        .cloned()
+        .collect();
+    let blobs = unreferenced_blobs(repo, policy, faults, &manifests);
+    (manifests, blobs)
+}
+
+/// A repository's stored manifests as a graph: their tags, index entries and the indexes
+/// listing each manifest.
+struct Graph<'a> {
+    repo: &'a Repo,
+    /// Tags per stored manifest.
+    tags: HashMap<&'a Digest, Vec<&'a str>>,
+    /// Per stored index: the stored manifests it lists (itself excluded).
+    children: HashMap<&'a Digest, Vec<Digest>>,
+    /// child → (parent, whether the edge only pins).
+    parents: HashMap<&'a Digest, Vec<(&'a Digest, bool)>>,
+}
+
+impl<'a> Graph<'a> {
+    fn new(repo: &'a Repo) -> Graph<'a> {
+        let stored = |d: &Digest| repo.manifests.contains_key(d);
+        let mut tags: HashMap<&Digest, Vec<&str>> = HashMap::new();
+        for (tag, d) in &repo.tags {
+            if stored(d) {
+                tags.entry(d).or_default().push(tag);
             }
-            for c in children.get(d).into_iter().flatten() {
-                if let Some((key, _)) = repo.manifests.get_key_value(c)
-                    && roots.insert(key)
-                {
-                    next.push(key);
+        }
+        let children: HashMap<&Digest, Vec<Digest>> = repo
+            .manifests
+            .iter()
+            .filter(|(_, r)| r.facts.is_index)
+            .map(|(d, r)| {
+                (
+                    d,
+                    index_children(r)
+                        .into_iter()
+                        .filter(|c| stored(c) && c != d)
+                        .collect(),
+                )
+            })
+            .collect();
+        let mut graph = Graph {
+            repo,
+            tags,
+            children,
+            parents: HashMap::new(),
+        };
+        let mut parents: HashMap<&Digest, Vec<(&Digest, bool)>> = HashMap::new();
+        for (p, list) in &graph.children {
+            let pin = graph.is_fallback_index(p);
+            for c in list {
+                if let Some((key, _)) = repo.manifests.get_key_value(c) {
+                    parents.entry(key).or_default().push((*p, pin));
                 }
             }
         }
-        if next.is_empty() {
-            break;
-        }
-        frontier = next;
+        graph.parents = parents;
+        graph
     }
 
-    // 2. Retention: doomed whatever protects them, unless they are roots.
+    fn stored(&self, d: &Digest) -> bool {
+        self.repo.manifests.contains_key(d)
+    }
+
+    /// An index whose tags are all referrers tags: it only pins what it lists.
+    fn is_fallback_index(&self, d: &Digest) -> bool {
+        self.tags
+            .get(d)
+            .is_some_and(|t| t.iter().all(|t| is_referrers_tag(t)))
+            && self.repo.manifests.get(d).is_some_and(|r| r.facts.is_index)
+    }
+
+    /// Tagged manifests and what they reference through index entries (bounded); a fallback
+    /// index's entries are not roots.
+    fn roots(&self) -> HashSet<&'a Digest> {
+        let mut roots: HashSet<&Digest> = self.tags.keys().copied().collect();
+        let mut frontier: Vec<&Digest> = roots.iter().copied().collect();
+        for _ in 0..MAX_INDEX_DEPTH {
+            let mut next = Vec::new();
+            for d in frontier {
+                if self.is_fallback_index(d) {
+                    continue;
+                }
+                for c in self.children.get(d).into_iter().flatten() {
+                    if let Some((key, _)) = self.repo.manifests.get_key_value(c)
+                        && roots.insert(key)
+                    {
+                        next.push(key);
+                    }
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            frontier = next;
+        }
+        roots
+    }
+
+    /// What `d`'s fate depends on: the indexes listing it and its subject.
+    fn deps(&self, d: &Digest) -> Vec<&'a Digest> {
+        let mut out: Vec<&Digest> = self
+            .parents
+            .get(d)
+            .into_iter()
+            .flatten()
+            .map(|(p, _)| *p)
+            .collect();
+        if let Some(s) = self.repo.manifests.get(d).and_then(|r| r.facts.subject.as_ref())
+            && let Some((key, _)) = self.repo.manifests.get_key_value(&s.digest)
+            && key != d
+        {
+            out.push(key);
+        }
+        out
+    }
+
+    /// Whether each manifest is kept: roots are, doomed ones are not, and every other one is
+    /// decided after what it depends on (the index listing it, its subject).
+    fn kept(&self, policy: &GcPolicy, roots: &HashSet<&'a Digest>, doomed: &HashSet<&'a Digest>) -> HashMap<&'a Digest, bool> {
+        let mut kept: HashMap<&Digest, bool> = HashMap::new();
+        for &d in roots {
+            kept.insert(d, true);
+        }
+        for &d in doomed {
+            kept.insert(d, false);
+        }
+        let untagged_keep = policy.untagged_manifests == UntaggedPolicy::Keep;
+        let orphan = |subject_deleted: bool| match policy.orphan_referrers {
+            OrphanPolicy::Keep => true,
+            OrphanPolicy::Collect => false,
+            OrphanPolicy::CollectWithSubject => !subject_deleted,
+        };
+        for d in self.evaluation_order(&kept) {
+            let record = &self.repo.manifests[d];
+            let listed = self.parents.get(d).into_iter().flatten().any(|(p, pin)| {
+                kept.get(p).copied().unwrap_or(false) && (!pin || policy.pin_fallback_listed)
+            });
+            let keep = listed
+                || match &record.facts.subject {
+                    Some(s) if s.digest != *d && self.stored(&s.digest) => {
+                        if kept.get(&s.digest).copied().unwrap_or(false) {
+                            policy.protect_referrers_of_live_subject || untagged_keep
+                        } else {
+                            // Stored now, collected by this run: its subject is being deleted.
+                            orphan(true)
+                        }
+                    }
+                    Some(s) => orphan(self.repo.deleted.contains(&s.digest)),
+                    None => untagged_keep,
+                };
+            kept.insert(d, keep);
+        }
+        kept
+    }
+
+    /// The manifests not `settled` yet, each after what it depends on: an iterative
+    /// depth-first post-order, so long chains cannot overflow the stack. A dependency cycle
+    /// (only possible with a lying digest) counts as "not kept".
+    fn evaluation_order(&self, settled: &HashMap<&'a Digest, bool>) -> Vec<&'a Digest> {
+        let mut order: Vec<&Digest> = Vec::new();
+        let mut visited: HashSet<&Digest> = settled.keys().copied().collect();
+        let mut all: Vec<&Digest> = self.repo.manifests.keys().collect();
+        all.sort();
+        for start in all {
+            if !visited.insert(start) {
+                continue;
+            }
+            let mut stack: Vec<(&Digest, Vec<&Digest>)> = vec![(start, self.deps(start))];
+            while let Some((node, pending)) = stack.last_mut() {
+                match pending.pop() {
+                    Some(dep) => {
+                        if visited.insert(dep) {
+                            let next = self.deps(dep);
+                            stack.push((dep, next));
+                        }
+                    }
+                    None => {
+                        order.push(*node);
+                        stack.pop();
+                    }
+                }
+            }
+        }
+        order
+    }
+}
+
+/// The retention rules' victims (`created_before`, `keep_newest`), roots excepted.
+fn doomed<'a>(
+    repo: &'a Repo,
+    policy: &GcPolicy,
+    cutoff: Option<(i64, u32)>,
+    faults: &Faults,
+    roots: &HashSet<&'a Digest>,
+) -> HashSet<&'a Digest> {
     let mut doomed: HashSet<&Digest> = HashSet::new();
     if let Some(cut) = cutoff {
         for (d, r) in &repo.manifests {
@@ -373,89 +520,13 @@ fn plan(
             }
         }
     }
+    doomed
+}
 
-    // 3. Everything else, evaluated after what it depends on (the index listing it, its
-    //    subject): an iterative depth-first post-order, so long chains cannot overflow the stack.
-    //    A dependency cycle (only possible with a lying digest) counts as "not kept".
-    let deps = |d: &Digest| -> Vec<&Digest> {
-        let mut out: Vec<&Digest> = parents
-            .get(d)
-            .into_iter()
-            .flatten()
-            .map(|(p, _)| *p)
-            .collect();
-        if let Some(s) = repo.manifests.get(d).and_then(|r| r.facts.subject.as_ref())
-            && let Some((key, _)) = repo.manifests.get_key_value(&s.digest)
-            && key != d
-        {
-            out.push(key);
-        }
-        out
-    };
-    let mut kept: HashMap<&Digest, bool> = HashMap::new();
-    for &d in &roots {
-        kept.insert(d, true);
-    }
-    for &d in &doomed {
-        kept.insert(d, false);
-    }
-    let mut order: Vec<&Digest> = Vec::new();
-    let mut visited: HashSet<&Digest> = kept.keys().copied().collect();
-    let mut all: Vec<&Digest> = repo.manifests.keys().collect();
-    all.sort();
-    for start in all {
-        if !visited.insert(start) {
-            continue;
-        }
-        let mut stack: Vec<(&Digest, Vec<&Digest>)> = vec![(start, deps(start))];
-        while let Some((node, pending)) = stack.last_mut() {
-            match pending.pop() {
-                Some(dep) => {
-                    if visited.insert(dep) {
-                        let next = deps(dep);
-                        stack.push((dep, next));
-                    }
-                }
-                None => {
-                    order.push(*node);
-                    stack.pop();
-                }
-            }
-        }
-    }
-    let untagged_keep = policy.untagged_manifests == UntaggedPolicy::Keep;
-    let orphan = |subject_deleted: bool| match policy.orphan_referrers {
-        OrphanPolicy::Keep => true,
-        OrphanPolicy::Collect => false,
-        OrphanPolicy::CollectWithSubject => !subject_deleted,
-    };
-    for d in order {
-        let record = &repo.manifests[d];
-        let listed = parents.get(d).into_iter().flatten().any(|(p, pin)| {
-            kept.get(p).copied().unwrap_or(false) && (!pin || policy.pin_fallback_listed)
-        });
-        let keep = listed
-            || match &record.facts.subject {
-                Some(s) if s.digest != *d && stored(&s.digest) => {
-                    if kept.get(&s.digest).copied().unwrap_or(false) {
-                        policy.protect_referrers_of_live_subject || untagged_keep
-                    } else {
-                        // Stored now, collected by this run: its subject is being deleted.
-                        orphan(true)
-                    }
-                }
-                Some(s) => orphan(repo.deleted.contains(&s.digest)),
-                None => untagged_keep,
-            };
-        kept.insert(d, keep);
-    }
-
-    let manifests: BTreeSet<Digest> = repo
-        .manifests
-        .keys()
-        .filter(|d| !kept.get(d).copied().unwrap_or(false))
-        .cloned()
-        .collect();
+/// Blobs that no kept manifest references, except fresh uploads in their grace period (and as
+/// the blob faults bend it).
+fn unreferenced_blobs(repo: &Repo, policy: &GcPolicy, faults: &Faults, manifests: &BTreeSet<Digest>) -> BTreeSet<Digest> {
+    let refcount_broken = faults.gc_blob_refcount_broken;
     let tagged: HashSet<&Digest> = repo.tags.values().collect();
     let referenced: HashSet<&Digest> = repo
         .manifests
@@ -481,14 +552,12 @@ fn plan(
             && !claimed.contains(d)
             && repo.blob_times.get(d).is_some_and(|t| t.elapsed() < grace)
     };
-    let blobs: BTreeSet<Digest> = repo
-        .blobs
+    repo.blobs
         .keys()
         .filter(|d| !referenced.contains(d) || (refcount_broken && of_collected.contains(d)))
         .filter(|d| !in_grace(d))
         .cloned()
-        .collect();
-    (manifests, blobs)
+        .collect()
 }
 
 /// Parses an RFC 3339 date-time (`2024-05-01T12:00:00Z`, `…T12:00:00.5+02:00`; a space or

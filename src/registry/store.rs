@@ -1,9 +1,11 @@
-//! In-memory state of the embedded registry: repositories with their blobs, upload sessions,
-//! manifests (exact bytes plus the facts the referrers API needs) and tags, and a per-subject
-//! index of referrers keyed by a global push sequence number.
+//! In-memory state: repositories, blobs, uploads, manifests, tags, the per-subject referrers map.
+//!
+//! Repositories hold their blobs, upload sessions, manifests (exact bytes plus the facts the
+//! referrers API needs) and tags, and a per-subject index of referrers keyed by a global push
+//! sequence number.
 //!
 //! The store knows nothing about HTTP or faults; it records what was pushed and when. The
-//! handlers decide what to list and how. Everything sits behind one mutex: the registry is a
+//! endpoints and the referrers index decide what to list and how. Everything sits behind one mutex: the registry is a
 //! test fixture, and a single lock makes every request linearizable, which is exactly the
 //! read-after-write behaviour the harness expects from a correct registry.
 
