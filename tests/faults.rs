@@ -309,3 +309,38 @@ async fn a_lagging_listing_converges_within_the_window() {
     assert_eq!(l1.outcome, Outcome::Failed, "{}", l1.reason);
     assert!(l1.measurements.get("convergence_ms").copied().unwrap_or_default() >= 2000.0, "{:?}", l1.measurements);
 }
+
+/// Response-cache bugs are caught because every listing is read again: a cache that drops
+/// OCI-Filters-Applied on an identical repeat fails the D checks; one that is never
+/// invalidated fails C2 (a referrer pushed after a read is never listed) and warns D1.
+#[tokio::test]
+async fn response_cache_faults_are_caught() {
+    let report = run_embedded(config("cache_drops_filters_header"), vec!["filtering".into(), "referrers-response".into()]).await;
+    let by_id = |r: &RunReport, id: &str| r.checks.iter().find(|c| c.info.id == id).map(|c| (c.outcome, c.reason.clone())).unwrap();
+    for id in ["D2", "D3", "D4", "D8"] {
+        let (o, why) = by_id(&report, id);
+        assert_eq!(o, Outcome::Failed, "{id}: {why}");
+    }
+    assert!(by_id(&report, "D2").1.contains("read again"), "{}", by_id(&report, "D2").1);
+    let report = run_embedded(config("cache_stale_listing"), vec!["filtering".into(), "referrers-response".into()]).await;
+    let (o, why) = by_id(&report, "C2");
+    assert_eq!(o, Outcome::Failed, "C2: {why}");
+    assert!(why.contains("'later'") && why.contains("is not listed"), "{why}");
+    assert_eq!(by_id(&report, "D1").0, Outcome::Warned, "{}", by_id(&report, "D1").1);
+}
+
+/// What the spec allows is not failed: without an ETag on manifests, F5's conditional update
+/// is Skipped (and its later read does not judge it); without Docker-Content-Digest on a blob
+/// upload's 201, A2 and A5 pass (the header is required on GET and HEAD, not there).
+#[tokio::test]
+async fn allowed_omissions_are_not_failures() {
+    let report = run_embedded(RegistryConfig { conditional_put: false, ..RegistryConfig::default() }, vec!["F5".into()]).await;
+    let f5 = report.checks.iter().find(|c| c.info.id == "F5").unwrap();
+    assert_eq!(f5.outcome, Outcome::Skipped, "{}", f5.reason);
+    assert!(f5.reason.contains("ETag"), "{}", f5.reason);
+    let report = run_embedded(RegistryConfig { upload_digest_header: false, ..RegistryConfig::default() }, vec!["A2".into(), "A5".into()]).await;
+    for c in &report.checks {
+        assert_eq!(c.outcome, Outcome::Passed, "{}: {}", c.info.id, c.reason);
+    }
+    assert_eq!(report.checks.len(), 2);
+}

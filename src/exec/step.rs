@@ -170,10 +170,24 @@ fn judge_all(
         return Some(why);
     }
     for (id, e) in active {
-        out.push(judge_one(label, id, e, obs, &names, env, transcript.clone()));
+        let first = judge_one(label, id, e, obs, &names, env, transcript.clone());
+        let first_skipped = first.outcome == Outcome::Skipped;
+        out.push(first);
         // The same request again: each answer is judged on its own.
         for (again, o) in &obs.repeats {
-            out.push(judge_one(&format!("{label}, {again}"), id, e, o, &names, env, vec![]));
+            let label = format!("{label}, {again}");
+            let mut c = judge_one(&label, id, e, o, &names, env, vec![]);
+            if c.ends_check && !first_skipped {
+                // Offered on the first answer, not on the same request again: the registry
+                // contradicts itself; that is no reason to skip.
+                let check = env.checks.get(id.as_str()).cloned().unwrap_or_else(|| Citation { keyword: Keyword::MUST, rule: String::new(), reading: None });
+                let why = c.reason.take().unwrap_or_default();
+                c.outcome = if check.keyword.fails() { Outcome::Failed } else { Outcome::Warned };
+                c.reason = Some(format!("{label}: the first answer was judged, the same request again was not ({why})"));
+                c.rules = vec![quote(&check)];
+                c.ends_check = false;
+            }
+            out.push(c);
         }
     }
     None

@@ -69,6 +69,9 @@ pub struct RegistryConfig {
     pub redirect_blobs: bool,
     /// Manifest and tag deletion; when off, DELETE answers 405 UNSUPPORTED (allowed by the spec).
     pub manifest_delete: bool,
+    /// `Docker-Content-Digest` on a finished blob upload's `201`; the spec requires only
+    /// `Location` there, so off is allowed (registries that omit it must pass).
+    pub upload_digest_header: bool,
     /// What `POST /admin/gc` collects (see [`GcPolicy`]).
     pub gc: GcPolicy,
     /// How a refused change to a locked tag is answered (see [`LockStatus`]).
@@ -93,6 +96,7 @@ impl Default for RegistryConfig {
             conditional_put: true,
             redirect_blobs: true,
             manifest_delete: true,
+            upload_digest_header: true,
             gc: GcPolicy::default(),
             lock_status: LockStatus::default(),
             admin: true,

@@ -78,6 +78,8 @@ faults! {
     no_query_percent_decode => "the filter value is compared without percent-decoding (breaks: query decoding, e.g. %2B)",
     empty_filter_500 => "an empty or repeated artifactType parameter is answered 500 (breaks: robustness of filter parsing)",
     filters_header_wrong_value => "OCI-Filters-Applied is 'mediaType' instead of 'artifactType' (breaks: filter header value)",
+    cache_drops_filters_header => "a response cache answers an identical repeat of a filtered referrers query without OCI-Filters-Applied (the list stays filtered) (breaks: filter announcement on every answer)",
+    cache_stale_listing => "a response cache answers a referrers query asked before with the list it had then, also after new referrers were pushed (breaks: every accepted referrer is listed)",
     link_drops_filter => "the next Link omits the artifactType parameter (breaks: filter kept across pages)",
     // E: pagination.
     omit_link => "pages are truncated but no Link header is sent (breaks: Link when more results remain)",

@@ -19,6 +19,8 @@ pub struct Shared {
     pub referrers_api: std::sync::atomic::AtomicBool,
     /// Lists the referrers API's answers.
     pub referrers: ReferrersIndex,
+    /// The response cache of the `cache_*` faults: referrers pages by request, as first served.
+    pub referrers_cache: std::sync::Mutex<std::collections::HashMap<String, super::referrers_index::Listing>>,
 }
 
 impl Shared {
@@ -34,6 +36,7 @@ impl Shared {
             redirect_secret,
             referrers_api,
             referrers,
+            referrers_cache: Default::default(),
         }
     }
 

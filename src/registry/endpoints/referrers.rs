@@ -49,7 +49,30 @@ pub fn referrers(shared: &Shared, name: &str, digest: &str, path: &str, query: &
     if listing.total == 0 && faults.unknown_subject_404 {
         return unknown_manifest(digest);
     }
-    answer(faults, &listing, &request, name, &subject, path, query)
+    let (listing, repeat) = cached(shared, listing, &format!("{name} {subject} {query}"));
+    let mut resp = answer(faults, &listing, &request, name, &subject, path, query);
+    if repeat && faults.cache_drops_filters_header {
+        resp.headers_mut().remove("OCI-Filters-Applied");
+    }
+    resp
+}
+
+/// The `cache_*` faults' response cache: whether this exact request was answered before, and
+/// (under `cache_stale_listing`) the listing it was answered with then.
+fn cached(shared: &Shared, fresh: Listing, key: &str) -> (Listing, bool) {
+    let faults = &shared.config.faults;
+    if !faults.cache_drops_filters_header && !faults.cache_stale_listing {
+        return (fresh, false);
+    }
+    let mut cache = shared.referrers_cache.lock().unwrap_or_else(|e| e.into_inner());
+    match cache.get(key) {
+        Some(old) if faults.cache_stale_listing => (old.clone(), true),
+        Some(_) => (fresh, true),
+        None => {
+            cache.insert(key.to_string(), fresh.clone());
+            (fresh, false)
+        }
+    }
 }
 
 /// The subject digest of the path: 400 when it is invalid or its algorithm unsupported (or

@@ -46,13 +46,12 @@ fn client_digest(s: Option<&str>) -> Result<Digest, Response> {
     Ok(d)
 }
 
-fn blob_created(name: &str, digest: &Digest) -> Response {
-    finish(
-        reply(StatusCode::CREATED)
-            .header(header::LOCATION, blob_location(name, digest))
-            .header("Docker-Content-Digest", digest.to_string()),
-        Body::empty(),
-    )
+fn blob_created(shared: &Shared, name: &str, digest: &Digest) -> Response {
+    let mut b = reply(StatusCode::CREATED).header(header::LOCATION, blob_location(name, digest));
+    if shared.config.upload_digest_header {
+        b = b.header("Docker-Content-Digest", digest.to_string());
+    }
+    finish(b, Body::empty())
 }
 
 fn digest_mismatch(expected: &Digest) -> Response {
@@ -91,11 +90,11 @@ pub fn start_upload(shared: &Shared, name: &str, query: &str, body: Bytes) -> Re
             if !faults.mount_without_copy {
                 repo.put_blob(digest.clone(), bytes);
             }
-            return blob_created(name, &digest);
+            return blob_created(shared, name, &digest);
         }
         if faults.false_mount {
             st.repo_or_create(name);
-            return blob_created(name, &digest);
+            return blob_created(shared, name, &digest);
         }
         if faults.mount_session_no_location {
             let uuid = shared.store.fresh_id(32);
@@ -119,7 +118,7 @@ pub fn start_upload(shared: &Shared, name: &str, query: &str, body: Bytes) -> Re
         if !shared.config.faults.single_post_drops_body {
             repo.put_blob(digest.clone(), body);
         }
-        return blob_created(name, &digest);
+        return blob_created(shared, name, &digest);
     }
     let uuid = shared.store.fresh_id(32);
     shared
@@ -252,7 +251,7 @@ pub fn put_upload(shared: &Shared, name: &str, uuid: &str, query: &str, headers:
     }
     let data = repo.uploads.remove(uuid).unwrap_or_default();
     repo.put_blob(digest.clone(), Bytes::from(data));
-    blob_created(name, &digest)
+    blob_created(shared, name, &digest)
 }
 
 pub fn upload_status(shared: &Shared, name: &str, uuid: &str) -> Response {
