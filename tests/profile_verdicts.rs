@@ -91,3 +91,53 @@ async fn spec_version_decides_whether_a_main_only_must_applies() {
     let cfg = RunConfig { filter: vec!["G5".into()], profile: Some(path.display().to_string()), ..RunConfig::new(scenarios()) };
     assert_eq!(app::run(cfg).await.unwrap().report.checks[0].outcome, Outcome::Passed);
 }
+
+/// K1 tells the three GC behaviours apart, each declared in a profile and played by the
+/// embedded registry's GC policy: `protected` (the default policy), `protected-if-listed-in-
+/// tagged-index` (referrers not protected by their subject, fallback-listed ones pinned, as
+/// distribution v3) and `collected` (neither, as distribution 2.8). The declared one passes;
+/// any other fails naming what was observed.
+#[tokio::test]
+async fn k1_tells_protected_listed_and_collected_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = |protect: bool, pin: bool| referee::registry::RegistryConfig {
+        gc: referee::registry::GcPolicy {
+            protect_referrers_of_live_subject: protect,
+            pin_fallback_listed: pin,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let behaviours = [
+        ("protected", policy(true, true)),
+        ("protected-if-listed-in-tagged-index", policy(false, true)),
+        ("collected", policy(false, false)),
+    ];
+    for (declared, _) in &behaviours {
+        let path = dir.path().join(format!("{declared}.yaml"));
+        std::fs::write(&path, format!("name: gc-{declared}\ndescription: x\nextends: embedded\ndeclares:\n  untagged_referrer_gc: {declared}\n")).unwrap();
+        for (observed, embedded) in &behaviours {
+            let cfg = RunConfig {
+                filter: vec!["K1".into()],
+                profile: Some(path.display().to_string()),
+                embedded: embedded.clone(),
+                ..RunConfig::new(scenarios())
+            };
+            let report = app::run(cfg).await.unwrap().report;
+            let k1 = &report.checks[0];
+            if declared == observed {
+                assert_eq!(k1.outcome, Outcome::Passed, "{declared} on a {observed} GC: {}", k1.reason);
+            } else {
+                assert_eq!(k1.outcome, Outcome::Failed, "{declared} on a {observed} GC: {}", k1.reason);
+                assert!(k1.reason.contains(&format!("the profile declares untagged_referrer_gc: {declared}")), "{}", k1.reason);
+                // Each contradicted answer names every behaviour it is consistent with, and the
+                // one played is always among them.
+                let seen: Vec<&str> = k1.reason.split("observed: untagged_referrer_gc: ").skip(1).map(|r| r.split([';', '—']).next().unwrap()).collect();
+                assert!(!seen.is_empty(), "{}", k1.reason);
+                for s in seen {
+                    assert!(s.trim().split(" or ").any(|v| v == *observed), "{observed} not in '{s}': {}", k1.reason);
+                }
+            }
+        }
+    }
+}
