@@ -32,8 +32,11 @@
 //!
 //! The submodules split the work: `keys` (what may be declared), `hooks` (lifecycle hooks),
 //! `parse` (one file checked key by key), `locate` (finding keys and values in the text for
-//! diagnostics) and `resolve` (built-ins and `extends`).
+//! diagnostics) and `resolve` (built-ins and `extends`); the tests of `consistency` hold each
+//! shipped profile's declarations to its own comments.
 
+#[cfg(test)]
+mod consistency;
 mod hooks;
 mod keys;
 mod locate;
