@@ -116,15 +116,19 @@ pub fn load_profile(name: Option<&str>, hooks: &[(String, String)]) -> Result<(P
     let mut merged: Hooks = profile
         .hooks
         .iter()
-        .map(|(k, h)| (k.as_str().to_string(), HookSpec { run: h.run.clone(), timeout_s: h.timeout_s }))
+        .map(|(k, h)| {
+            let spec = HookSpec { run: h.run.clone(), timeout_s: h.timeout_s, needs_env: h.needs_env.clone() };
+            (k.as_str().to_string(), spec)
+        })
         .collect();
     for (name, run) in hooks {
         if !HookName::ALL.iter().any(|h| h.as_str() == name) {
             let known: Vec<&str> = HookName::ALL.iter().map(|h| h.as_str()).collect();
             return Err(AppError::Profile(format!("unknown hook '{name}' (hooks: {})", known.join(", "))));
         }
+        // It replaces the profile's command, and with it what that command needed.
         let timeout_s = merged.get(name).map_or(120, |h| h.timeout_s);
-        merged.insert(name.clone(), HookSpec { run: run.clone(), timeout_s });
+        merged.insert(name.clone(), HookSpec::new(run.clone(), timeout_s));
     }
     Ok((profile, merged))
 }
