@@ -74,12 +74,16 @@ pub enum AppError {
     /// A profile that does not exist, or a bad hook name: nothing was sent.
     #[error("error: {0}")]
     Profile(String),
+    /// A hook the run would call needs a variable the environment lacks: nothing was sent. The
+    /// message is whole (one `error:` line per missing variable, then help).
+    #[error("{0}")]
+    Hooks(String),
 }
 
 impl AppError {
     pub fn exit_code(&self) -> i32 {
         match self {
-            AppError::Invalid(_) | AppError::Profile(_) => crate::exit::INVALID_INPUT,
+            AppError::Invalid(_) | AppError::Profile(_) | AppError::Hooks(_) => crate::exit::INVALID_INPUT,
             AppError::Harness(_) => crate::exit::HARNESS_ERROR,
         }
     }
@@ -116,17 +120,76 @@ pub fn load_profile(name: Option<&str>, hooks: &[(String, String)]) -> Result<(P
     let mut merged: Hooks = profile
         .hooks
         .iter()
-        .map(|(k, h)| (k.as_str().to_string(), HookSpec { run: h.run.clone(), timeout_s: h.timeout_s }))
+        .map(|(k, h)| {
+            let spec = HookSpec { run: h.run.clone(), timeout_s: h.timeout_s, needs_env: h.needs_env.clone() };
+            (k.as_str().to_string(), spec)
+        })
         .collect();
     for (name, run) in hooks {
         if !HookName::ALL.iter().any(|h| h.as_str() == name) {
             let known: Vec<&str> = HookName::ALL.iter().map(|h| h.as_str()).collect();
             return Err(AppError::Profile(format!("unknown hook '{name}' (hooks: {})", known.join(", "))));
         }
+        // It replaces the profile's command, and with it what that command needed.
         let timeout_s = merged.get(name).map_or(120, |h| h.timeout_s);
-        merged.insert(name.clone(), HookSpec { run: run.clone(), timeout_s });
+        merged.insert(name.clone(), HookSpec::new(run.clone(), timeout_s));
     }
     Ok((profile, merged))
+}
+
+/// Stops a run before anything is sent when a hook its scenarios will call needs a variable
+/// (`needs_env`) that `env` finds unset or empty. Scenarios that send nothing whatever the
+/// registry does (every check skipped by a declaration, or a registry nobody gave) are left
+/// out, as `exec::run` leaves them out; a scenario whose checks may be skipped for a capability
+/// the registry lacks still counts, since that is known only once the registry answers.
+pub fn check_hook_env(
+    plan: &Plan,
+    hooks: &Hooks,
+    declares: &crate::exec::Declares,
+    mirrors: &[&str],
+    profile_arg: Option<&str>,
+    profile_name: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<(), AppError> {
+    let mut callers: std::collections::BTreeMap<HookName, Vec<&str>> = Default::default();
+    for s in &plan.scenarios {
+        let sends_nothing = crate::exec::run::missing_target(s, mirrors).is_some()
+            || s.checks.iter().all(|c| crate::exec::run::skipped_by_declaration(c, declares).is_some());
+        if !sends_nothing {
+            for h in s.hooks() {
+                callers.entry(h).or_default().push(&s.id);
+            }
+        }
+    }
+    let (mut problems, mut vars, mut needy) = (vec![], vec![], vec![]);
+    for (hook, scenarios) in &callers {
+        let Some(spec) = hooks.get(hook.as_str()) else { continue };
+        for var in spec.unset_env(&env) {
+            let state = if env(var).is_some() { "empty" } else { "not set" };
+            problems.push(format!(
+                "error: the {hook} hook of profile {profile_name} needs {var}, which is {state}; nothing was sent\n  its command: {}\n  the selected scenarios call {hook}: {}",
+                spec.run,
+                scenarios.join(", ")
+            ));
+            if !vars.contains(&var) {
+                vars.push(var);
+            }
+            if !needy.contains(hook) {
+                needy.push(*hook);
+            }
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let assignments: Vec<String> = vars.iter().map(|v| format!("{v}=…")).collect();
+    let profile = profile_arg.map(|p| format!(" --profile {p}")).unwrap_or_default();
+    let overrides: Vec<String> = needy.iter().map(|h| format!("--hook {h}='<command>'")).collect();
+    let (problems, it, assignments, overrides) =
+        (problems.join("\n"), if vars.len() == 1 { "it" } else { "them" }, assignments.join(" "), overrides.join(" "));
+    Err(AppError::Hooks(format!(
+        "{problems}\n  help: set {it} for the run: `{assignments} referee run{profile} …` (or export {it}),\n        give the hook yourself ({overrides}), or leave those scenarios out (--filter)"
+    )))
 }
 
 /// `referee run`.
@@ -141,6 +204,14 @@ pub async fn run(cfg: RunConfig) -> Result<RunOutput, AppError> {
     let declares = crate::exec::Declares::from_profile(
         profile.declares.iter().filter(|(_, v)| v.as_str() != "unknown").map(|(k, v)| (k.clone(), v.clone())),
     );
+    // The other registries scenarios may name: those given, or the embedded `mirror`.
+    let mirror_names: Vec<&str> = match (&cfg.target, cfg.mirrors.is_empty()) {
+        (None, true) => vec!["mirror"],
+        _ => cfg.mirrors.iter().map(|(n, _)| n.as_str()).collect(),
+    };
+    check_hook_env(&plan, &hooks, &declares, &mirror_names, cfg.profile.as_deref(), &profile.name, |v| {
+        std::env::var(v).ok()
+    })?;
     let mut embedded_cfg = cfg.embedded.clone();
     let mut username = cfg.username.clone();
     let mut password = cfg.password.clone();

@@ -2,9 +2,10 @@
 //! `exec::steps` says), names are defined before use, check ids are declared, evaluated, and unique across files.
 //! Errors are [`Diagnostic`]s at `file:line:col`; nothing is sent while any exists.
 
+use crate::profile::HookName;
 use crate::scenario::{Action, Capability, Diagnostic, Expect, Keyword, Loaded, Parallel, ScenarioFile, Step};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 
 /// What a check is and which rule it enforces (terminal line, JUnit properties, JSON).
@@ -48,6 +49,32 @@ pub struct Plan {
 impl Plan {
     pub fn checks(&self) -> impl Iterator<Item = &CheckInfo> {
         self.scenarios.iter().flat_map(|s| s.checks.iter())
+    }
+}
+
+impl PlannedScenario {
+    /// The lifecycle hooks its steps call, those inside `parallel` blocks included.
+    pub fn hooks(&self) -> BTreeSet<HookName> {
+        fn walk(steps: &[Step], out: &mut BTreeSet<HookName>) {
+            for s in steps {
+                match &s.action {
+                    Action::Hook(h) => {
+                        out.insert(h.name);
+                    }
+                    Action::Parallel(p) => {
+                        walk(&p.each, out);
+                        if let Some(d) = &p.during {
+                            walk(&d.steps, out);
+                        }
+                        walk(&p.then, out);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut out = BTreeSet::new();
+        walk(&self.file.steps, &mut out);
+        out
     }
 }
 
@@ -396,6 +423,19 @@ mod tests {
         let bad_key = good.replace("key: gc_trigger", "key: gc_triger");
         let d = plan(&[load(&bad_key).unwrap()], &[]).unwrap_err();
         assert!(d.iter().any(|d| d.message.contains("'gc_triger' is not a profile key")), "{d:?}");
+    }
+
+    /// The hooks a scenario calls, those in a `parallel` block's `each`, `during` and `then`
+    /// included (what `referee run` checks `needs_env` for before sending anything).
+    #[test]
+    fn hooks_are_found_inside_parallel_blocks() {
+        let text = format!(
+            "{HEAD}steps:\n  - hook: {{ name: restart }}\n  - parallel:\n      clients: 2\n      each:\n        - ping: {{}}\n          checks: {{ K6: {{ status: 200 }} }}\n      during:\n        steps:\n          - hook: {{ name: gc }}\n      then:\n        - hook: {{ name: unlock_tag, tag: v1 }}\n"
+        );
+        let p = plan(&[load(&text).unwrap()], &[]).unwrap();
+        assert_eq!(p.scenarios[0].hooks().into_iter().collect::<Vec<_>>(), [HookName::Gc, HookName::UnlockTag, HookName::Restart]);
+        let p = plan(&[load(&format!("{HEAD}steps:\n  - ping: {{}}\n    checks: {{ K6: {{ status: 200 }} }}\n")).unwrap()], &[]).unwrap();
+        assert!(p.scenarios[0].hooks().is_empty());
     }
 
     #[test]

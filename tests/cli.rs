@@ -59,3 +59,31 @@ fn usage_errors_exit_with_the_usage_code() {
     assert_eq!(out.status.code(), Some(referee::exit::USAGE));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown fault"));
 }
+
+/// A broken reading is a WARN: the run exits 0, unless `--fail-on warn` makes it exit 4.
+#[test]
+fn fail_on_warn_turns_warnings_into_the_failure_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["run", "--embedded-fault", "duplicate_on_repush", "--filter", "B10", "--report-dir"];
+    let out = referee().args(args).arg(dir.path()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("WARN  B10") && stdout.contains("1 warned"), "{stdout}");
+    assert_eq!(out.status.code(), Some(referee::exit::SUCCESS), "{stdout}");
+    let json = std::fs::read_to_string(dir.path().join("results.json")).unwrap();
+    assert!(json.contains("\"outcome\": \"warned\""), "{json}");
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert!(junit.contains("referee.outcome\" value=\"warned\"") && !junit.contains("<failure"), "{junit}");
+    let out = referee().args(args).arg(dir.path()).args(["--fail-on", "warn"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(referee::exit::CHECK_FAILED), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// `referee list --assertions` prints every assertion with the sentence it enforces.
+#[test]
+fn list_assertions_prints_each_assertion_with_its_sentence() {
+    let out = referee().args(["list", "--assertions"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().any(|l| l.starts_with("A2   step 2 (push_blob)")), "{text}");
+    assert!(text.contains("READING The Docker-Content-Digest header returns the digest of the uploaded blob"), "{text}");
+    assert!(text.contains("PROFILE the registry's declared `untagged_referrer_gc` must hold"), "{text}");
+}

@@ -71,9 +71,14 @@ fn extends_inherits_and_overrides() {
     assert_eq!(v3.declared("mount_with_from"), Some("201"), "inherited");
     assert_eq!(v2.declared("tag_delete"), Some("400"));
     assert_eq!(v3.declared("tag_delete"), Some("202"), "overridden");
-    assert_eq!(v3.declared("untagged_referrer_gc"), Some("protected"), "overridden");
+    // Only what a tagged fallback index lists survives v3's GC (2.8 collects that too).
+    assert_eq!(v3.declared("untagged_referrer_gc"), Some("protected-if-listed-in-tagged-index"), "overridden");
     assert_eq!(v3.declares.len(), v2.declares.len());
     assert!(v3.hook(HookName::Gc).unwrap().run.starts_with("registry garbage-collect"), "hook overridden");
+    // Both gc hooks read the registry's config file from a variable only the user can set.
+    for p in [&v2, &v3] {
+        assert_eq!(p.hook(HookName::Gc).unwrap().needs_env, ["REFEREE_REGISTRY_CONFIG"], "{}", p.name);
+    }
 
     // A user's file extending a built-in, and a file extending a file next to it.
     let dir = tempfile::tempdir().unwrap();
@@ -96,6 +101,34 @@ fn extends_inherits_and_overrides() {
     let gc = mine.hook(HookName::Gc).unwrap();
     assert_eq!(gc.run, "docker-registry garbage-collect --delete-untagged \"$REFEREE_REGISTRY_CONFIG\"");
     assert_eq!(gc.timeout_s, 120);
+    assert_eq!(gc.needs_env, ["REFEREE_REGISTRY_CONFIG"], "inherited with its hook");
+    // A hook given again replaces the whole entry, what it needs included.
+    assert!(mine.hook(HookName::Restart).unwrap().needs_env.is_empty());
+}
+
+/// A shipped hook that reads a variable referee does not set for it (`$REFEREE_REGISTRY_CONFIG`)
+/// declares it in `needs_env`, so a run without it stops before sending anything.
+#[test]
+fn shipped_hooks_declare_the_variables_the_user_must_set() {
+    let set = referee::exec::hooks::SET_FOR_EVERY_HOOK;
+    let mut needing = vec![];
+    for name in Profile::builtin_names() {
+        for (hook, h) in &Profile::load(name).unwrap().hooks {
+            for part in h.run.split('$').skip(1) {
+                let var: String =
+                    part.trim_start_matches('{').chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                if var.is_empty() || set.contains(&var.as_str()) {
+                    continue;
+                }
+                assert!(h.needs_env.contains(&var), "{name}: the {hook} hook reads ${var} but does not declare it in needs_env");
+                needing.push(format!("{name}.{hook}"));
+            }
+            for var in &h.needs_env {
+                assert!(h.run.contains(&format!("${var}")) || h.run.contains(&format!("${{{var}}}")), "{name}: {hook} needs {var} it does not read");
+            }
+        }
+    }
+    assert_eq!(needing, ["distribution-2.8.gc", "distribution-3.gc"]);
 }
 
 #[test]

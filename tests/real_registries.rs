@@ -85,10 +85,11 @@ async fn docker_registry_htpasswd_right_credentials_match_open_registry_wrong_on
     assert!(none.run_error.as_ref().unwrap().contains("unauthorized"), "{:?}", none.run_error);
 }
 
-/// Checks ferro-oci-server 1.0.0 fails, each explained in notes/real-registries.md with the
-/// spec sentence it breaks. Any other Failed check is a regression in referee or a change in
-/// ferro, and fails this test.
-const FERRO_KNOWN_FAILURES: &[&str] = &[
+/// Checks ferro-oci-server 1.0.0 is warned about, each explained in notes/real-registries.md
+/// with the sentence and referee's reading it breaks (no MUST says "listed once" in so many
+/// words, so they are WARN, not FAIL). Any other Failed or Warned check is a regression in
+/// referee or a change in ferro, and fails this test.
+const FERRO_KNOWN_WARNINGS: &[&str] = &[
     // B10: re-pushing identical bytes under a tag adds a second, identical descriptor
     // (probed by hand with curl as well: the digest appears twice in `manifests`).
     "B10",
@@ -106,15 +107,25 @@ async fn ferro_runs_b_to_e_with_known_deviations_only() {
     assert!(api.supported, "ferro has the referrers API: {}", api.observed);
     assert_eq!(report.count(Outcome::Errored), 0, "{}", show(&report));
     let failed: Vec<&str> = report.checks.iter().filter(|c| c.outcome == Outcome::Failed).map(|c| c.info.id.as_str()).collect();
-    assert_eq!(failed, FERRO_KNOWN_FAILURES, "{}", show(&report));
-    let ran = report.checks.iter().filter(|c| c.outcome == Outcome::Passed || c.outcome == Outcome::Failed).count();
+    assert!(failed.is_empty(), "no MUST is broken: {failed:?}\n{}", show(&report));
+    let warned: Vec<&str> = report.checks.iter().filter(|c| c.outcome == Outcome::Warned).map(|c| c.info.id.as_str()).collect();
+    assert_eq!(warned, FERRO_KNOWN_WARNINGS, "{}", show(&report));
+    for id in FERRO_KNOWN_WARNINGS {
+        let c = report.checks.iter().find(|c| c.info.id == *id).unwrap();
+        assert!(c.reason.contains("referee's reading"), "a warning states its reading: {}", c.reason);
+    }
+    // Warnings pass the gate unless asked otherwise.
+    assert_eq!(referee::exit::for_outcome(report.outcome(), referee::exit::FailOn::Fail), referee::exit::SUCCESS);
+    assert_eq!(referee::exit::for_outcome(report.outcome(), referee::exit::FailOn::Warn), referee::exit::CHECK_FAILED);
+    let ran = report.checks.iter().filter(|c| matches!(c.outcome, Outcome::Passed | Outcome::Warned | Outcome::Failed)).count();
     assert!(ran >= 30, "most B–E checks ran against ferro:\n{}", show(&report));
 }
 
 /// distribution 2.8's real GC (`garbage-collect --delete-untagged`, the distribution-2.8
 /// profile's gc hook), run the way upstream says: the hook stops the registry, collects, and
 /// starts it again (referee waits until it answers). It removes untagged referrers even when
-/// a tagged fallback index lists them (distribution#3004/#3178): K3 is Failed with the reason;
+/// a tagged fallback index lists them (distribution#3004/#3178): K3 (a READING: the spec says
+/// nothing of GC) is Warned with the reason;
 /// K1 holds as the profile declares (`untagged_referrer_gc: collected`); the retention checks
 /// are Skipped, since the profile declares no retention rules.
 #[tokio::test(flavor = "multi_thread")]
@@ -132,7 +143,7 @@ async fn docker_registry_real_gc_breaks_fallback_listed_referrers() {
     let report = app::run(cfg).await.expect("run").report;
     assert_eq!(report.count(Outcome::Errored), 0, "{}\n{}", show(&report), reg.log_tail());
     let v = verdicts(&report);
-    assert_eq!(v["K3"], Outcome::Failed, "{}", show(&report));
+    assert_eq!(v["K3"], Outcome::Warned, "{}", show(&report));
     let k3 = report.checks.iter().find(|c| c.info.id == "K3").unwrap();
     assert!(k3.reason.contains("404"), "the reason shows the referrer is gone: {}", k3.reason);
     assert_eq!(v["K1"], Outcome::Passed, "declared untagged_referrer_gc: collected holds:\n{}", show(&report));

@@ -16,6 +16,22 @@ use tokio::io::AsyncReadExt;
 pub struct HookSpec {
     pub run: String,
     pub timeout_s: u64,
+    /// Variables the user must set for it (the profile's `needs_env`; none for a hook given on
+    /// the command line).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs_env: Vec<String>,
+}
+
+impl HookSpec {
+    /// A command with no variables it needs from the user.
+    pub fn new(run: impl Into<String>, timeout_s: u64) -> HookSpec {
+        HookSpec { run: run.into(), timeout_s, needs_env: vec![] }
+    }
+
+    /// The variables of `needs_env` that `lookup` finds unset or empty.
+    pub fn unset_env(&self, lookup: impl Fn(&str) -> Option<String>) -> Vec<&str> {
+        self.needs_env.iter().map(String::as_str).filter(|v| lookup(v).is_none_or(|x| x.is_empty())).collect()
+    }
 }
 
 /// Hooks by name (`gc`, `lock_tag`, `unlock_tag`, `restart`, `enable_referrers_api`).
@@ -32,6 +48,9 @@ pub struct HookEnv {
     /// validated at load time to be `REFEREE_…` names that do not shadow the ones above.
     pub extra: Vec<(String, String)>,
 }
+
+/// The variables referee sets for every hook (see [`run`]).
+pub const SET_FOR_EVERY_HOOK: [&str; 5] = ["REFEREE_TARGET", "REFEREE_REPO", "REFEREE_TAG", "REFEREE_DIGEST", "REFEREE_BIN"];
 
 /// Variables a step's `env` may not set: those every hook gets from referee, and those referee
 /// itself reads (credentials, profile, log filter), which a `referee admin …` hook would pick
@@ -172,6 +191,19 @@ mod tests {
             assert!(RESERVED_VARS.contains(&name) || name.starts_with("REFEREE_GC_"), "{name} is read by referee but not reserved");
         }
         assert!(RESERVED_VARS.contains(&"REFEREE_LOG"));
+        assert!(SET_FOR_EVERY_HOOK.iter().all(|v| RESERVED_VARS.contains(v)));
+    }
+
+    #[test]
+    fn unset_env_names_what_is_missing_or_empty() {
+        let spec = HookSpec { needs_env: vec!["A".into(), "B".into(), "C".into()], ..HookSpec::new("true", 1) };
+        let env = |v: &str| match v {
+            "A" => Some("x".to_string()),
+            "B" => Some(String::new()),
+            _ => None,
+        };
+        assert_eq!(spec.unset_env(env), ["B", "C"]);
+        assert!(HookSpec::new("true", 1).unset_env(|_| None).is_empty());
     }
 
     #[tokio::test]
@@ -183,18 +215,18 @@ mod tests {
             digest: "d".into(),
             extra: vec![("REFEREE_GC_KEEP_NEWEST".into(), "2".into())],
         };
-        let ok = run("gc", &HookSpec { run: "echo $REFEREE_REPO:$REFEREE_TAG:$REFEREE_GC_KEEP_NEWEST".into(), timeout_s: 5 }, &env)
+        let ok = run("gc", &HookSpec::new("echo $REFEREE_REPO:$REFEREE_TAG:$REFEREE_GC_KEEP_NEWEST", 5), &env)
             .await
             .unwrap();
         assert_eq!(ok.output, "r:t:2");
         // 100 KiB on stderr before stdout closes: read both at once, keep the bound.
-        let loud = run("gc", &HookSpec { run: "head -c 102400 /dev/zero | tr '\\0' e >&2; echo done".into(), timeout_s: 5 }, &env)
+        let loud = run("gc", &HookSpec::new("head -c 102400 /dev/zero | tr '\\0' e >&2; echo done", 5), &env)
             .await
             .unwrap();
         assert!(loud.output.starts_with("done") && loud.output.len() <= 2 * MAX_OUTPUT, "{}", loud.output.len());
-        let bad = run("gc", &HookSpec { run: "echo nope >&2; exit 3".into(), timeout_s: 5 }, &env).await.unwrap_err();
+        let bad = run("gc", &HookSpec::new("echo nope >&2; exit 3", 5), &env).await.unwrap_err();
         assert!(bad.contains("exited with Some(3)") && bad.contains("nope"), "{bad}");
-        let slow = run("gc", &HookSpec { run: "sleep 5".into(), timeout_s: 1 }, &env).await.unwrap_err();
+        let slow = run("gc", &HookSpec::new("sleep 5", 1), &env).await.unwrap_err();
         assert!(slow.contains("timed out"), "{slow}");
         // A hook may leave something running in the background that keeps its output open
         // (a registry it restarted): it is done when its shell is, not when the output ends.
@@ -202,7 +234,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let done = dir.path().join("done");
         let cmd = format!("(sleep 1; echo still here; echo more >&2; touch '{}') & echo restarted", done.display());
-        let bg = run("restart", &HookSpec { run: cmd, timeout_s: 10 }, &env).await.unwrap();
+        let bg = run("restart", &HookSpec::new(cmd, 10), &env).await.unwrap();
         assert_eq!(bg.output, "restarted");
         assert!(started.elapsed() < Duration::from_millis(900), "waited for the background job: {:?}", started.elapsed());
         // It writes after the hook ended, and is not killed by a closed pipe for it.
@@ -212,7 +244,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pidfile = dir.path().join("pid");
         let cmd = format!("sleep 30 & echo $! > '{}'; wait", pidfile.display());
-        let err = run("gc", &HookSpec { run: cmd, timeout_s: 1 }, &env).await.unwrap_err();
+        let err = run("gc", &HookSpec::new(cmd, 1), &env).await.unwrap_err();
         assert!(err.contains("timed out"), "{err}");
         let pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_string();
         std::thread::sleep(Duration::from_millis(200));

@@ -165,6 +165,20 @@ async fn probe(client: &Client, repo: &str, residue: &mut Vec<Residue>) -> Resul
     Ok(vec![api, bearer])
 }
 
+/// Why the profile's declarations alone skip `c` (`skip_if_declared`), known before anything is
+/// sent.
+pub fn skipped_by_declaration(c: &CheckInfo, declares: &super::Declares) -> Option<String> {
+    let s = c.skip_if_declared.as_ref()?;
+    let value = declares.get(&s.key)?;
+    s.values.contains(value).then(|| format!("the profile declares {}: {value}: {}", s.key, s.reason))
+}
+
+/// The first other registry `s` names that is not among `mirrors` (the scenario then sends
+/// nothing).
+pub fn missing_target<'s>(s: &'s PlannedScenario, mirrors: &[&str]) -> Option<&'s String> {
+    s.file.targets.iter().find(|t| !mirrors.contains(&t.as_str()))
+}
+
 async fn run_scenario(
     s: &PlannedScenario,
     client: &Client,
@@ -179,14 +193,11 @@ async fn run_scenario(
             let st = caps.iter().find(|s| s.name == c.name())?;
             (!st.supported).then(|| format!("requires {}, which the registry lacks: {}", c.name(), st.observed))
         });
-        lacks.or_else(|| {
-            let s = c.skip_if_declared.as_ref()?;
-            let value = opts.declares.get(&s.key)?;
-            s.values.contains(value).then(|| format!("the profile declares {}: {value}: {}", s.key, s.reason))
-        })
+        lacks.or_else(|| skipped_by_declaration(c, &opts.declares))
     };
     // A scenario that names a registry nobody gave sends nothing.
-    if let Some(t) = s.file.targets.iter().find(|t| !opts.mirrors.iter().any(|(n, _)| n == *t)) {
+    let mirrors: Vec<&str> = opts.mirrors.iter().map(|(n, _)| n.as_str()).collect();
+    if let Some(t) = missing_target(s, &mirrors) {
         let why = format!("needs a second registry named '{t}': give it with --mirror {t}=URL");
         return s.checks.iter().map(|c| result(c, Outcome::Skipped, why.clone(), vec![])).collect();
     }

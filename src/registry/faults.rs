@@ -78,8 +78,6 @@ faults! {
     no_query_percent_decode => "the filter value is compared without percent-decoding (breaks: query decoding, e.g. %2B)",
     empty_filter_500 => "an empty or repeated artifactType parameter is answered 500 (breaks: robustness of filter parsing)",
     filters_header_wrong_value => "OCI-Filters-Applied is 'mediaType' instead of 'artifactType' (breaks: filter header value)",
-    cache_drops_filters_header => "a response cache answers an identical repeat of a filtered referrers query without OCI-Filters-Applied (the list stays filtered) (breaks: filter announcement on every answer)",
-    cache_stale_listing => "a response cache answers a referrers query asked before with the list it had then, also after new referrers were pushed (breaks: every accepted referrer is listed)",
     link_drops_filter => "the next Link omits the artifactType parameter (breaks: filter kept across pages)",
     // E: pagination.
     omit_link => "pages are truncated but no Link header is sent (breaks: Link when more results remain)",
@@ -158,6 +156,9 @@ faults! {
     mount_session_no_location => "a mount that falls back to an upload session answers 202 without Location (breaks: upload sessions carry Location)",
     // F7: enabling the referrers API on a registry that already holds referrers.
     forget_referrers_pushed_while_disabled => "manifests with a subject pushed while the referrers API was switched off (POST /admin/referrers-api) are never indexed, so they stay unlisted after it is switched on (breaks: Enabling the Referrers API, MUST #1)",
+    // Response caches in front of the referrers index (proven in tests/faults.rs: every listing is read again).
+    cache_drops_filters_header => "a response cache answers an identical repeat of a filtered referrers query without OCI-Filters-Applied (the list stays filtered) (breaks: filter announcement on every answer)",
+    cache_stale_listing => "a response cache answers a referrers query asked before with the list it had then, also after new referrers were pushed (breaks: every accepted referrer is listed)",
 }
 
 impl Faults {

@@ -55,6 +55,11 @@ pub struct Hook {
     pub run: String,
     #[serde(default = "default_timeout_s")]
     pub timeout_s: u64,
+    /// Variables the user must set for the command to work (`needs_env:
+    /// [REFEREE_REGISTRY_CONFIG]`): a run whose scenarios call the hook stops before sending
+    /// anything when one is unset or empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs_env: Vec<String>,
 }
 
 fn default_timeout_s() -> u64 {
@@ -65,7 +70,14 @@ const DEFAULT_TIMEOUT_S: u64 = 30;
 /// A day: a hook that needs longer is a mistake in the file.
 const MAX_TIMEOUT_S: u64 = 86_400;
 
-const HOOK_KEYS: &[&str] = &["run", "timeout_s"];
+const HOOK_KEYS: &[&str] = &["run", "timeout_s", "needs_env"];
+
+/// Whether `name` can name an environment variable: letters, digits and `_`, not starting with a
+/// digit.
+fn is_var_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
 
 impl Checker<'_> {
     pub(super) fn hooks(&mut self, v: &Value, section: Option<Place>) -> Vec<(HookName, Hook)> {
@@ -92,7 +104,7 @@ impl Checker<'_> {
                     continue;
                 }
             };
-            let (mut run, mut timeout_s, mut ok) = (None, DEFAULT_TIMEOUT_S, true);
+            let (mut run, mut timeout_s, mut needs_env, mut ok) = (None, DEFAULT_TIMEOUT_S, vec![], true);
             for (hk, hv) in map {
                 let hkey = scalar_text(hk);
                 let hplace = place.and_then(|p| self.key(Some(p), &hkey));
@@ -109,6 +121,10 @@ impl Checker<'_> {
                             );
                         }
                     },
+                    "needs_env" => match self.needs_env(hv, hplace, &ctx) {
+                        Some(names) => needs_env = names,
+                        None => ok = false,
+                    },
                     _ => {
                         ok = false;
                         self.unknown_key(hplace, &hkey, HOOK_KEYS, Some(&ctx));
@@ -116,7 +132,7 @@ impl Checker<'_> {
                 }
             }
             match run {
-                Some(run) if ok => out.push((name, Hook { run, timeout_s })),
+                Some(run) if ok => out.push((name, Hook { run, timeout_s, needs_env })),
                 Some(_) => {}
                 None if map.contains_key("run") => {}
                 None => {
@@ -125,5 +141,49 @@ impl Checker<'_> {
             }
         }
         out
+    }
+
+    /// A hook's `needs_env`: a list of variable names the user must set. Not the ones referee
+    /// sets for every hook, nor the `REFEREE_GC_*` rules scenario steps pass.
+    fn needs_env(&mut self, v: &Value, key: Option<Place>, ctx: &str) -> Option<Vec<String>> {
+        let example = "write `needs_env: [REFEREE_REGISTRY_CONFIG]`".to_string();
+        let Value::Sequence(items) = v else {
+            let found = kind(v);
+            self.error(self.value(key), format!("expected a list for 'needs_env' (in {ctx}), found {found}"), Some(example));
+            return None;
+        };
+        let (mut out, mut ok) = (vec![], true);
+        for item in items {
+            let text = scalar_text(item);
+            let place = self.item(key, &text);
+            let problem = match item {
+                Value::String(name) if !is_var_name(name) => Some((
+                    format!("invalid variable name '{name}' (in {ctx}.needs_env)"),
+                    "letters, digits and '_', not starting with a digit (e.g. REFEREE_REGISTRY_CONFIG)".to_string(),
+                )),
+                Value::String(name) if crate::exec::hooks::SET_FOR_EVERY_HOOK.contains(&name.as_str()) => Some((
+                    format!("'{name}' is set by referee for every hook (in {ctx}.needs_env)"),
+                    "needs_env lists what the user must set".to_string(),
+                )),
+                Value::String(name) if name.starts_with("REFEREE_GC_") => Some((
+                    format!("'{name}' is passed by the scenario steps that call the hook (in {ctx}.needs_env)"),
+                    "a step gives it with `hook: { name: gc, env: { … } }`; needs_env lists what the user must set".to_string(),
+                )),
+                Value::String(_) => None,
+                other => Some((
+                    format!("expected a variable name in 'needs_env' (in {ctx}), found {}", kind(other)),
+                    example.clone(),
+                )),
+            };
+            match problem {
+                Some((message, help)) => {
+                    ok = false;
+                    self.error(place, message, Some(help));
+                }
+                None if !out.contains(&text) => out.push(text),
+                None => {}
+            }
+        }
+        ok.then_some(out)
     }
 }

@@ -136,7 +136,15 @@ const KEYS: &[KeySpec] = &[
     KeySpec { name: "manifest_delete", forms: &[W("202"), P("disabled", Param::OneOf(&["400", "405"]))] },
     KeySpec { name: "delete_referenced_child", forms: &[W("allow"), P("reject", Param::Status)] },
     KeySpec { name: "on_subject_delete", forms: &[W("cascade"), W("orphan"), P("gc-later", Param::Text("policy"))] },
-    KeySpec { name: "untagged_referrer_gc", forms: &[W("protected"), W("collected"), W("n/a")] },
+    // What GC does to an untagged referrer whose subject is kept: `protected` (kept because its
+    // subject is), `protected-if-listed-in-tagged-index` (kept only while a tagged index — such
+    // as the subject's referrers-tag fallback index — lists it, as any manifest a tagged index
+    // references; collected otherwise: distribution v3), `collected` (collected even when a
+    // tagged fallback index lists it: distribution 2.8), `n/a` (nothing is ever collected).
+    KeySpec {
+        name: "untagged_referrer_gc",
+        forms: &[W("protected"), W("protected-if-listed-in-tagged-index"), W("collected"), W("n/a")],
+    },
     KeySpec { name: "orphan_referrer_gc", forms: &[W("never"), P("after", Param::Text("delay")), W("with-subject")] },
     // What a GC does to blobs uploaded but not yet claimed by a manifest (referee's own key):
     // kept for a grace window (zot gcDelay, olareg) or collected (an offline GC run online).

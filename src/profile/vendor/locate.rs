@@ -142,6 +142,35 @@ pub(super) fn find_child_key(lines: &[&str], parent: Place, key: &str) -> Option
     None
 }
 
+/// An item of the sequence under `key`: in a flow sequence on the key's line (`[A, B]`), or on
+/// the lines that follow, indented deeper or written `- A` at the key's own indentation.
+pub(super) fn find_item(lines: &[&str], key: Place, item: &str) -> Option<Place> {
+    let matches = |l: &str, t: &Tok| !t.is_key && tok_text(l, t) == item;
+    let kl = lines[key.line];
+    if let Some(t) =
+        tokens(kl).into_iter().find(|t| t.start > key.tok.start && t.depth > key.tok.depth && matches(kl, t))
+    {
+        return Some(Place { line: key.line, tok: t });
+    }
+    if key.tok.depth > 0 {
+        return None;
+    }
+    for (n, l) in lines.iter().enumerate().skip(key.line + 1) {
+        let trimmed = l.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let indent = l.chars().count() - trimmed.chars().count();
+        if indent < key.tok.start || (indent == key.tok.start && !trimmed.starts_with("- ")) {
+            break;
+        }
+        if let Some(t) = tokens(l).into_iter().find(|t| matches(l, t)) {
+            return Some(Place { line: n, tok: t });
+        }
+    }
+    None
+}
+
 /// The scalar written after a key on its line.
 pub(super) fn value_after(lines: &[&str], key: Place) -> Option<Place> {
     let toks = tokens(lines[key.line]);
@@ -168,6 +197,16 @@ mod tests {
                 ("120", false, 1)
             ]
         );
+        let lines = ["  gc: { run: x, needs_env: [A, \"B\"] }", "  lock_tag:", "    needs_env:", "    - C", "      # D", "    - D"];
+        let key = |line: usize, name: &str| {
+            let t = tokens(lines[line]).into_iter().find(|t| t.is_key && tok_text(lines[line], t) == name).unwrap();
+            Place { line, tok: t }
+        };
+        let at = |p: Option<Place>| p.map(|p| (p.line, p.tok.start));
+        assert_eq!(at(find_item(&lines, key(0, "needs_env"), "B")), Some((0, 31)));
+        assert_eq!(at(find_item(&lines, key(0, "needs_env"), "C")), None, "a flow mapping's list ends on its line");
+        assert_eq!(at(find_item(&lines, key(2, "needs_env"), "C")), Some((3, 6)));
+        assert_eq!(at(find_item(&lines, key(2, "needs_env"), "D")), Some((5, 6)));
         let l = "  locked_push_status: 412:PRECONDITION  # x";
         let toks = tokens(l);
         assert_eq!(tok_text(l, &toks[1]), "412:PRECONDITION");

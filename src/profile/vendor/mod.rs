@@ -11,7 +11,7 @@
 //!   referrers_api: required
 //!   locked_push_status: "412:PRECONDITION"
 //! hooks:
-//!   gc: { run: "…", timeout_s: 120 }
+//!   gc: { run: "…", timeout_s: 120, needs_env: [REFEREE_REGISTRY_CONFIG] }
 //! ```
 //!
 //! `declares` keys and their allowed values are those of `registry-behaviours.md` §6 (see
@@ -23,8 +23,10 @@
 //! Hooks are shell commands referee runs at lifecycle steps (`gc`, `lock_tag`, …). Besides the
 //! user's environment a hook gets `REFEREE_BIN` (the referee executable), `REFEREE_TARGET` (the
 //! registry's base URL), `REFEREE_REPO`, `REFEREE_TAG` and `REFEREE_DIGEST` (the repository, tag
-//! and digest the step is about, where it has them), and `REFEREE_REGISTRY_CONFIG` when the user
-//! set it (the registry's configuration file, for commands such as `garbage-collect`).
+//! and digest the step is about, where it has them). What else a command needs from the user's
+//! environment its hook declares (`needs_env: [REFEREE_REGISTRY_CONFIG]`, the registry's
+//! configuration file for `garbage-collect`): a run whose scenarios call the hook stops before
+//! sending anything while one of them is unset or empty.
 //!
 //! serde_yaml_ng keeps no positions after deserializing, so a file is read as a
 //! [`serde_yaml_ng::Value`], checked key by key, and each mistake is located again in the text
@@ -32,8 +34,11 @@
 //!
 //! The submodules split the work: `keys` (what may be declared), `hooks` (lifecycle hooks),
 //! `parse` (one file checked key by key), `locate` (finding keys and values in the text for
-//! diagnostics) and `resolve` (built-ins and `extends`).
+//! diagnostics) and `resolve` (built-ins and `extends`); the tests of `consistency` hold each
+//! shipped profile's declarations to its own comments.
 
+#[cfg(test)]
+mod consistency;
 mod hooks;
 mod keys;
 mod locate;

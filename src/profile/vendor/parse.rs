@@ -2,7 +2,7 @@
 //! line and column.
 
 use super::hooks::{Hook, HookName};
-use super::locate::{Place, find_child_key, find_top_key, value_after};
+use super::locate::{Place, find_child_key, find_item, find_top_key, value_after};
 use crate::scenario::diag::{Diagnostic, suggest};
 use serde_yaml_ng::{Mapping, Value};
 use std::path::Path;
@@ -54,6 +54,11 @@ impl<'a> Checker<'a> {
             None => find_top_key(&self.lines, key),
             Some(p) => find_child_key(&self.lines, p, key),
         }
+    }
+
+    /// The list item `item` of `key` (in a flow or block sequence), else the key's value.
+    pub(super) fn item(&self, key: Option<Place>, item: &str) -> Option<Place> {
+        key.and_then(|k| find_item(&self.lines, k, item)).or_else(|| self.value(key))
     }
 
     /// The value written after `key` on the same line, else the key itself.
