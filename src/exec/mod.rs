@@ -5,7 +5,7 @@
 //! - `step`: one step — dependencies, sending (`steps`), judging, consequences for later steps.
 //! - `steps`: one module per family of step kinds, validation next to execution.
 //! - `context`: what a scenario knows while it runs ([`context::Ctx`]).
-//! - `expect`: judging one observation against one expectation.
+//! - `expect`: judging one observation against one expectation; `listing`: its listing part.
 //! - `verdict`, `measure`: how judgements and measurements add up to a check's verdict.
 //! - `declares`: the profile's declarations and referee's defaults.
 //! - `hooks`: running lifecycle hooks; `cleanup`: deleting what a run pushed; `outcome`: results.
@@ -15,6 +15,7 @@ pub mod context;
 pub mod declares;
 pub mod expect;
 pub mod hooks;
+pub mod listing;
 pub mod measure;
 pub mod outcome;
 pub mod run;
