@@ -172,11 +172,16 @@ fn judge_all(
     for (id, e) in active {
         let first = judge_one(label, id, e, obs, &names, env, transcript.clone());
         let first_skipped = first.outcome == Outcome::Skipped;
+        let first_said = first.reason.as_deref().map(|r| r.trim_start_matches(label).to_string());
         out.push(first);
         // The same request again: each answer is judged on its own.
         for (again, o) in &obs.repeats {
             let label = format!("{label}, {again}");
             let mut c = judge_one(&label, id, e, o, &names, env, vec![]);
+            // The same verdict for the same reason is said once, with the first answer.
+            if c.outcome != Outcome::Passed && c.reason.as_deref().map(|r| r.trim_start_matches(label.as_str()).to_string()) == first_said {
+                continue;
+            }
             if c.ends_check && !first_skipped {
                 // Offered on the first answer, not on the same request again: the registry
                 // contradicts itself; that is no reason to skip.
