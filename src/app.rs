@@ -17,7 +17,9 @@ use std::time::Duration;
 pub struct RunConfig {
     /// A registry URL; `None` starts the embedded registry on 127.0.0.1:0.
     pub target: Option<String>,
-    pub scenarios: PathBuf,
+    /// Scenario files (a file or a directory) that replace the built-in library; `None` runs
+    /// the library built into the binary.
+    pub scenarios: Option<PathBuf>,
     pub filter: Vec<String>,
     /// Where junit.xml and results.json go; `None` writes nothing.
     pub report_dir: Option<PathBuf>,
@@ -43,10 +45,16 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
+    /// A run of the scenarios under `scenarios` (a file or a directory).
     pub fn new(scenarios: impl Into<PathBuf>) -> RunConfig {
+        RunConfig { scenarios: Some(scenarios.into()), ..RunConfig::builtin() }
+    }
+
+    /// A run of the check library built into the binary.
+    pub fn builtin() -> RunConfig {
         RunConfig {
             target: None,
-            scenarios: scenarios.into(),
+            scenarios: None,
             filter: vec![],
             report_dir: None,
             username: None,
@@ -78,12 +86,20 @@ pub enum AppError {
     /// message is whole (one `error:` line per missing variable, then help).
     #[error("{0}")]
     Hooks(String),
+    /// A file or directory the command line names cannot be read: nothing was sent.
+    #[error("error: {0}")]
+    Input(String),
+    /// A command-line value that cannot work (a filter that matches nothing, a URL referee
+    /// cannot talk to): nothing was sent.
+    #[error("error: {0}")]
+    Usage(String),
 }
 
 impl AppError {
     pub fn exit_code(&self) -> i32 {
         match self {
-            AppError::Invalid(_) | AppError::Profile(_) | AppError::Hooks(_) => crate::exit::INVALID_INPUT,
+            AppError::Invalid(_) | AppError::Profile(_) | AppError::Hooks(_) | AppError::Input(_) => crate::exit::INVALID_INPUT,
+            AppError::Usage(_) => crate::exit::USAGE,
             AppError::Harness(_) => crate::exit::HARNESS_ERROR,
         }
     }
@@ -91,16 +107,26 @@ impl AppError {
 
 /// Loads and validates scenarios; nothing is sent.
 pub fn load_plan(path: &Path, filter: &[String]) -> Result<Plan, AppError> {
-    let loaded = scenario::load_all(path).map_err(|e| match e {
+    load_library(Some(path), filter)
+}
+
+/// Loads and validates the scenarios under `path`, or the built-in library; nothing is sent.
+pub fn load_library(path: Option<&Path>, filter: &[String]) -> Result<Plan, AppError> {
+    let loaded = match path {
+        Some(p) => scenario::load_all(p),
+        None => scenario::load_builtin(),
+    }
+    .map_err(|e| match e {
         LoadError::Invalid(d) => AppError::Invalid(d),
-        LoadError::Io { .. } => AppError::Harness(e.to_string()),
+        LoadError::Io { .. } => AppError::Input(e.to_string()),
     })?;
     if loaded.is_empty() {
-        return Err(AppError::Harness(format!("no scenario files (*.yaml) under {}", path.display())));
+        let under = path.map_or("the built-in library".to_string(), |p| p.display().to_string());
+        return Err(AppError::Input(format!("no scenario files (*.yaml) under {under}")));
     }
     let plan = plan::plan(&loaded, filter).map_err(AppError::Invalid)?;
     if plan.scenarios.is_empty() && !filter.is_empty() {
-        return Err(AppError::Harness(format!("--filter {} matches no check", filter.join(","))));
+        return Err(AppError::Usage(format!("--filter {} matches no check (ids like C9, areas like pagination, or scenario ids: see `referee list`)", filter.join(","))));
     }
     Ok(plan)
 }
@@ -194,7 +220,7 @@ pub fn check_hook_env(
 
 /// `referee run`.
 pub async fn run(cfg: RunConfig) -> Result<RunOutput, AppError> {
-    let plan = load_plan(&cfg.scenarios, &cfg.filter)?;
+    let plan = load_library(cfg.scenarios.as_deref(), &cfg.filter)?;
     // The embedded registry comes with its own profile (its hooks drive it); any other
     // registry is judged against `strict` unless told otherwise.
     let default_profile = if cfg.target.is_none() { "embedded" } else { "strict" };

@@ -16,8 +16,9 @@ pub enum Command {
     Run(RunArgs),
     /// Print every check with its id, keyword, spec section and rule.
     List {
-        #[arg(long, default_value = "scenarios")]
-        scenarios: PathBuf,
+        /// Scenario files (a file or a directory) instead of the built-in library.
+        #[arg(long)]
+        scenarios: Option<PathBuf>,
         /// Print every assertion instead: check, step, assertion keys, and the sentence it
         /// enforces (or the profile key it judges).
         #[arg(long)]
@@ -41,8 +42,8 @@ pub struct ConnArgs {
     /// Accept self-signed TLS certificates.
     #[arg(long)]
     pub insecure: bool,
-    /// Per-request timeout in seconds.
-    #[arg(long, default_value_t = 30)]
+    /// Per-request timeout in seconds (at least 1).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
 }
 
@@ -51,9 +52,10 @@ pub struct RunArgs {
     /// Registry base URL, e.g. http://127.0.0.1:5000. Without it the embedded registry runs.
     #[arg(long, env = "REFEREE_TARGET")]
     pub target: Option<String>,
-    /// A scenario file or a directory of them.
-    #[arg(long, default_value = "scenarios")]
-    pub scenarios: PathBuf,
+    /// A scenario file or a directory of them, run instead of the check library built into
+    /// the binary (which is what runs without it).
+    #[arg(long)]
+    pub scenarios: Option<PathBuf>,
     /// Run only these checks: ids (C9), areas (pagination) or scenario ids; comma-separated or repeated.
     #[arg(long, value_delimiter = ',')]
     pub filter: Vec<String>,
@@ -73,7 +75,7 @@ pub struct RunArgs {
     #[arg(long = "hook", value_parser = parse_hook)]
     pub hooks: Vec<(String, String)>,
     /// Another registry for multi-registry scenarios, as name=URL (e.g. mirror=http://127.0.0.1:5001).
-    #[arg(long = "mirror", value_parser = parse_hook)]
+    #[arg(long = "mirror", value_parser = parse_mirror)]
     pub mirrors: Vec<(String, String)>,
     /// Embedded registry only: full or legacy (no referrers API).
     #[arg(long, default_value = "full")]
@@ -172,6 +174,13 @@ pub enum AdminAction {
     },
     /// Persist and reload the registry's state (a restart).
     Restart,
+}
+
+fn parse_mirror(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((n, u)) if !n.trim().is_empty() && !u.trim().is_empty() => Ok((n.trim().to_string(), u.trim().to_string())),
+        _ => Err(format!("expected name=URL (e.g. mirror=http://127.0.0.1:5001), got {s:?}")),
+    }
 }
 
 fn parse_hook(s: &str) -> Result<(String, String), String> {

@@ -22,7 +22,7 @@ fn main() {
     let code = rt.block_on(async {
         match cli.command {
             Command::Run(a) => run(a).await,
-            Command::List { scenarios, assertions } => list(&scenarios, assertions),
+            Command::List { scenarios, assertions } => list(scenarios.as_deref(), assertions),
             Command::Serve(a) => serve(a).await,
             Command::Admin(a) => admin(a).await,
             Command::Probe(a) => probe(a).await,
@@ -45,6 +45,16 @@ async fn run(a: RunArgs) -> i32 {
         Ok(f) => f,
         Err(e) => return usage(format!("--embedded-fault: {e}")),
     };
+    if let Some(t) = &a.target
+        && let Err(e) = check_url("--target", t)
+    {
+        return usage(e);
+    }
+    for (name, url) in &a.mirrors {
+        if let Err(e) = check_url(&format!("--mirror {name}="), url) {
+            return usage(e);
+        }
+    }
     if a.target.is_some() && (!a.embedded_faults.is_empty() || mode != Mode::Full) {
         return usage("--embedded-mode and --embedded-fault apply only without --target".into());
     }
@@ -56,7 +66,7 @@ async fn run(a: RunArgs) -> i32 {
         username: a.conn.username,
         password: a.conn.password,
         insecure: a.conn.insecure,
-        timeout: Duration::from_secs(a.conn.timeout.max(1)),
+        timeout: Duration::from_secs(a.conn.timeout),
         repo_prefix: a.repo_prefix,
         embedded: RegistryConfig { mode, faults, ..RegistryConfig::default() },
         verbose: a.verbose,
@@ -64,22 +74,17 @@ async fn run(a: RunArgs) -> i32 {
         profile: a.profile,
         hooks: a.hooks,
         mirrors: a.mirrors,
-        ..RunConfig::new(a.scenarios)
+        scenarios: a.scenarios,
+        ..RunConfig::builtin()
     };
     match app::run(cfg).await {
         Ok(out) => exit::for_outcome(out.report.outcome(), fail_on),
-        Err(e) => {
-            eprint!("{e}");
-            if !e.to_string().ends_with('\n') {
-                eprintln!();
-            }
-            e.exit_code()
-        }
+        Err(e) => report_error(&e),
     }
 }
 
-fn list(path: &std::path::Path, assertions: bool) -> i32 {
-    match app::load_plan(path, &[]) {
+fn list(path: Option<&std::path::Path>, assertions: bool) -> i32 {
+    match app::load_library(path, &[]) {
         Ok(plan) => {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
@@ -109,17 +114,38 @@ fn list(path: &std::path::Path, assertions: bool) -> i32 {
             }
             exit::SUCCESS
         }
-        Err(e) => {
-            eprint!("{e}");
-            e.exit_code()
-        }
+        Err(e) => report_error(&e),
+    }
+}
+
+/// Prints an error (ending its last line) and gives its exit code.
+fn report_error(e: &app::AppError) -> i32 {
+    let text = e.to_string();
+    eprint!("{text}");
+    if !text.ends_with('\n') {
+        eprintln!();
+    }
+    e.exit_code()
+}
+
+/// A registry URL referee can talk to: `http` or `https` with a host.
+fn check_url(what: &str, url: &str) -> Result<(), String> {
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
+        Ok(u) => Err(format!("{what} {url:?}: referee talks to registries over http:// or https://, not {}:", u.scheme())),
+        Err(e) => Err(format!("{what} {url:?} is not a URL ({e}); write it as http://host:port or https://host")),
     }
 }
 
 async fn serve(a: ServeArgs) -> i32 {
     if a.list_faults {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
         for (name, what) in Faults::NAMES {
-            println!("{name:<32} {what}");
+            // A closed pipe (`| head`) ends the listing quietly.
+            if writeln!(out, "{name:<32} {what}").is_err() {
+                break;
+            }
         }
         return exit::SUCCESS;
     }
@@ -169,6 +195,11 @@ async fn probe(a: ProbeArgs) -> i32 {
         Ok(m) => m,
         Err(e) => return usage(format!("--embedded-mode: {e}")),
     };
+    if let Some(t) = &a.target
+        && let Err(e) = check_url("--target", t)
+    {
+        return usage(e);
+    }
     if a.target.is_some() && mode != Mode::Full {
         return usage("--embedded-mode applies only without --target".into());
     }
@@ -192,7 +223,7 @@ async fn probe(a: ProbeArgs) -> i32 {
         username: a.conn.username,
         password: a.conn.password,
         insecure: a.conn.insecure,
-        timeout: Duration::from_secs(a.conn.timeout.max(1)),
+        timeout: Duration::from_secs(a.conn.timeout),
         ..ClientConfig::new(&base)
     };
     let client = match Client::new(cfg) {

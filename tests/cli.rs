@@ -42,7 +42,7 @@ fn invalid_scenarios_point_at_file_line_col_and_send_nothing() {
 
 #[test]
 fn list_prints_every_check_with_its_rule() {
-    let out = referee().arg("list").output().unwrap();
+    let out = referee().args(["list", "--scenarios", "scenarios"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
     for id in ["B1", "B12", "C1", "C15", "D1", "D9", "E1", "E6"] {
@@ -51,13 +51,67 @@ fn list_prints_every_check_with_its_rule() {
     assert_eq!(text.matches("rule: ").count(), referee::app::load_plan(std::path::Path::new("scenarios"), &[]).unwrap().checks().count());
 }
 
+/// Exit code 1 (the README's table): the command line is wrong — detected before any request.
 #[test]
 fn usage_errors_exit_with_the_usage_code() {
-    let out = referee().args(["run", "--no-such-flag"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(referee::exit::USAGE));
-    let out = referee().args(["run", "--embedded-fault", "no_such_fault"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(referee::exit::USAGE));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown fault"));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let cases: &[(&[&str], &str)] = &[
+        (&["run", "--no-such-flag"], "unexpected argument"),
+        (&["run", "--embedded-fault", "no_such_fault"], "unknown fault"),
+        (&["run", "--filter", "Z99"], "--filter Z99 matches no check"),
+        (&["run", "--timeout", "0"], "'0' for '--timeout"),
+        (&["run", "--mirror", "mirror"], "expected name=URL"),
+        (&["probe", "--target", "ftp://127.0.0.1"], "not ftp:"),
+    ];
+    for (args, says) in cases {
+        let out = referee().args(*args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(referee::exit::USAGE), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    // A target without a scheme is refused before anything is sent to it.
+    let out = referee().args(["run", "--target", &format!("127.0.0.1:{port}")]).output().unwrap();
+    assert_eq!(out.status.code(), Some(referee::exit::USAGE), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("write it as http://host:port"));
+    assert!(matches!(listener.accept(), Err(e) if e.kind() == ErrorKind::WouldBlock), "a request was sent");
+}
+
+/// Exit code 2: a file the command line names cannot be read (a scenario path that does not
+/// exist), as well as an invalid scenario or profile file (the golden tests above).
+#[test]
+fn unreadable_input_exits_with_the_input_code() {
+    let out = referee().args(["run", "--scenarios", "no/such/dir"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(referee::exit::INVALID_INPUT));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read no/such/dir"));
+    let out = referee().args(["run", "--profile", "no/such/profile.yaml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(referee::exit::INVALID_INPUT), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Exit codes 0, 3 and 4, and the built-in library: from a directory that has no `scenarios/`
+/// the library still runs (0); a registry that does not answer is a harness error (3); a
+/// broken MUST is a failure (4).
+#[test]
+fn the_library_runs_from_any_directory_and_outcomes_have_their_codes() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_referee")).current_dir(elsewhere.path()).args(args).output().unwrap()
+    };
+    let out = run(&["run"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(referee::exit::SUCCESS), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let count = referee::app::load_library(None, &[]).unwrap().checks().count();
+    assert!(stdout.contains(&format!("summary: {count} checks: {count} passed")), "{stdout}");
+    assert!(elsewhere.path().join("reports/results.json").is_file());
+    let out = run(&["list"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).matches("rule: ").count(), count);
+    // Nothing listens on this port once the listener is dropped.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = run(&["run", "--target", &format!("http://127.0.0.1:{port}"), "--filter", "A1"]);
+    assert_eq!(out.status.code(), Some(referee::exit::HARNESS_ERROR), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = run(&["run", "--embedded-fault", "blob_put_no_location", "--filter", "A2"]);
+    assert_eq!(out.status.code(), Some(referee::exit::CHECK_FAILED), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
 /// A broken reading is a WARN: the run exits 0, unless `--fail-on warn` makes it exit 4.

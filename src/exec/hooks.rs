@@ -141,7 +141,8 @@ pub async fn run(name: &str, spec: &HookSpec, env: &HookEnv) -> Result<HookRun, 
             if status.success() {
                 Ok(run)
             } else {
-                Err(format!("hook {name} exited with {:?}: `{}`\n{}", status.code(), spec.run, run.output))
+                let how = status.code().map_or("was killed by a signal".to_string(), |c| format!("exited with status {c}"));
+                Err(format!("hook {name} {how}: `{}`\n{}", spec.run, run.output))
             }
         }
     }
@@ -225,7 +226,7 @@ mod tests {
             .unwrap();
         assert!(loud.output.starts_with("done") && loud.output.len() <= 2 * MAX_OUTPUT, "{}", loud.output.len());
         let bad = run("gc", &HookSpec::new("echo nope >&2; exit 3", 5), &env).await.unwrap_err();
-        assert!(bad.contains("exited with Some(3)") && bad.contains("nope"), "{bad}");
+        assert!(bad.contains("exited with status 3") && bad.contains("nope"), "{bad}");
         let slow = run("gc", &HookSpec::new("sleep 5", 1), &env).await.unwrap_err();
         assert!(slow.contains("timed out"), "{slow}");
         // A hook may leave something running in the background that keeps its output open

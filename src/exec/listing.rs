@@ -129,7 +129,8 @@ fn manifests(m: &ManifestsExpect, list: &[Value], names: &Names, fails: &mut Vec
         for v in list {
             let got = v.get("artifactType").and_then(Value::as_str);
             if got != Some(at.as_str()) {
-                fails.push(format!("entry {} has artifactType {:?}, the filter asked for {at:?}", label(digest_of(v).unwrap_or("?")), got));
+                let got = got.map_or("no artifactType".to_string(), |g| format!("artifactType {g:?}"));
+                fails.push(format!("entry {} has {got}, the filter asked for {at:?}", label(digest_of(v).unwrap_or("?"))));
             }
         }
     }

@@ -84,6 +84,25 @@ pub enum LoadError {
     Invalid(Vec<Diagnostic>),
 }
 
+mod builtin {
+    include!(concat!(env!("OUT_DIR"), "/library.rs"));
+}
+
+/// The check library built into the binary (`scenarios/` of the source tree), parsed; every
+/// diagnostic is gathered before failing.
+pub fn load_builtin() -> Result<Vec<Loaded>, LoadError> {
+    let mut loaded = vec![];
+    let mut diags = vec![];
+    for (path, text) in builtin::LIBRARY {
+        let path = PathBuf::from(path);
+        match parse(&path, text) {
+            Ok(file) => loaded.push(Loaded { path, text: text.to_string(), file }),
+            Err(d) => diags.push(d),
+        }
+    }
+    if diags.is_empty() { Ok(loaded) } else { Err(LoadError::Invalid(diags)) }
+}
+
 /// Loads every scenario under `path`; all diagnostics are gathered before failing.
 pub fn load_all(path: &Path) -> Result<Vec<Loaded>, LoadError> {
     let files = collect_files(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;

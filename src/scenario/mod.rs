@@ -18,4 +18,4 @@ pub use actions::*;
 pub use ast::*;
 pub use diag::Diagnostic;
 pub use expect::*;
-pub use load::{LoadError, Loaded, load_all, parse};
+pub use load::{LoadError, Loaded, load_all, load_builtin, parse};
