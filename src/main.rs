@@ -75,7 +75,6 @@ async fn run(a: RunArgs) -> i32 {
         hooks: a.hooks,
         mirrors: a.mirrors,
         scenarios: a.scenarios,
-        ..RunConfig::builtin()
     };
     match app::run(cfg).await {
         Ok(out) => exit::for_outcome(out.report.outcome(), fail_on),
