@@ -141,3 +141,68 @@ fn list_assertions_prints_each_assertion_with_its_sentence() {
     assert!(text.contains("READING The Docker-Content-Digest header returns the digest of the uploaded blob"), "{text}");
     assert!(text.contains("PROFILE the registry's declared `untagged_referrer_gc` must hold"), "{text}");
 }
+
+/// Stdout and stderr of a run that cannot start: the error block is on stderr, said once, at
+/// most 5 lines, the cause first; exit 3; the checks are one summary line on stdout.
+fn harness_error(args: &[&str], env: &[(&str, &str)]) -> (String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = referee();
+    cmd.args(args).arg("--report-dir").arg(dir.path());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string());
+    assert_eq!(out.status.code(), Some(referee::exit::HARNESS_ERROR), "{stdout}{stderr}");
+    assert_eq!(stderr.lines().filter(|l| l.starts_with("error:")).count(), 1, "{stderr}");
+    assert!(stderr.lines().count() <= 5, "{stderr}");
+    assert!(!stdout.contains("ERROR "), "no line per check: {stdout}");
+    assert!(stdout.contains("errored in"), "{stdout}");
+    let results = std::fs::read_to_string(dir.path().join("results.json")).unwrap();
+    assert!(results.matches("\"outcome\": \"errored\"").count() > 100, "every check Errored in the report");
+    (stdout, stderr)
+}
+
+#[test]
+fn a_run_that_cannot_start_says_why_once() {
+    // Connection refused: nothing listens on this port once the listener is dropped.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (_, err) = harness_error(&["run", "--target", &format!("http://127.0.0.1:{port}")], &[]);
+    assert!(err.starts_with("error: cannot connect to") && err.contains("Connection refused"), "{err}");
+
+    // Not a registry: a web server that answers every request with an HTML 404 page.
+    let web = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = web.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut s in web.incoming().flatten().take(50) {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let body = "<!DOCTYPE html>\n<html>\n<body>\n<h1>Not Found</h1>\n</body>\n</html>\n";
+            let _ = write!(s, "HTTP/1.1 404 Not Found\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+        }
+    });
+    let (_, err) = harness_error(&["run", "--target", &format!("http://{addr}")], &[]);
+    assert!(err.starts_with("error: this does not look like an OCI registry: GET") && err.contains("answered 404 (text/html)"), "{err}");
+
+    // Wrong credentials against a registry that asks for a token.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_referee"))
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--token-user", "ci:right"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && started.elapsed().as_secs() < 20 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let target = format!("http://127.0.0.1:{port}");
+    let result = std::panic::catch_unwind(|| {
+        harness_error(&["run", "--target", &target], &[("REFEREE_USERNAME", "ci"), ("REFEREE_PASSWORD", "wrong")])
+    });
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let (_, err) = result.unwrap();
+    assert!(err.starts_with("error: unauthorized:") && err.contains("refused user 'ci'"), "{err}");
+}

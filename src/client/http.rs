@@ -58,6 +58,8 @@ pub enum ClientError {
     BadUrl(String),
     #[error("request to {url} failed: {msg}")]
     Other { url: String, msg: String },
+    #[error("this does not look like an OCI registry: {0}")]
+    NotARegistry(String),
 }
 
 /// An answer, body fully read (within the size bound).
@@ -91,8 +93,13 @@ impl Response {
     /// Status plus a short hint of the body, for messages.
     pub fn describe(&self) -> String {
         let ct = self.header("content-type").unwrap_or("no content-type");
-        let body = excerpt(&self.body[..self.body.len().min(160)]);
-        format!("{} ({ct}) {}", self.status, body.trim())
+        // One line: white space (an HTML page's newlines) folded, at most 120 characters.
+        let body = excerpt(&self.body[..self.body.len().min(160)]).split_whitespace().collect::<Vec<_>>().join(" ");
+        let body = match body.char_indices().nth(120) {
+            Some((i, _)) => format!("{}…", &body[..i]),
+            None => body,
+        };
+        format!("{} ({ct}) {body}", self.status)
     }
 }
 

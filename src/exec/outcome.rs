@@ -100,4 +100,7 @@ pub enum RunEvent<'a> {
     Probed(&'a [CapabilityStatus]),
     ScenarioStarted { id: &'a str, repository: &'a str },
     CheckFinished(&'a CheckResult),
+    /// The harness could not run at all (the registry cannot be reached or used): why, and how
+    /// many checks are therefore Errored in the reports.
+    RunFailed { error: &'a str, checks: usize },
 }

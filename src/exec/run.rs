@@ -72,15 +72,17 @@ pub async fn run(plan: &Plan, client: &Client, opts: &RunOptions, sink: &mut dyn
     match probe(&probe_client, &format!("{prefix}/probe-{run_id}"), &mut report.residue).await {
         Ok(caps) => report.capabilities = caps,
         Err(e) => {
+            // The harness cannot run at all: said once (RunFailed), every check Errored in the
+            // reports with the same reason.
             let msg = format!("the capability probe failed, so no check ran: {e}");
             report.run_error = Some(msg.clone());
+            let transcript = probe_client.take_transcript();
             for s in &plan.scenarios {
                 for info in &s.checks {
-                    let r = result(info, Outcome::Errored, msg.clone(), probe_client.take_transcript());
-                    sink(RunEvent::CheckFinished(&r));
-                    report.checks.push(r);
+                    report.checks.push(result(info, Outcome::Errored, msg.clone(), transcript.clone()));
                 }
             }
+            sink(RunEvent::RunFailed { error: &e.to_string(), checks: report.checks.len() });
             report.duration_ms = started.elapsed().as_millis() as u64;
             return report;
         }
@@ -121,10 +123,25 @@ async fn probe(client: &Client, repo: &str, residue: &mut Vec<Residue>) -> Resul
         return Err(ClientError::Unauthorized(format!("GET /v2/ answered {} after authentication: {who}", ping.status)));
     }
     // Any other answer is judged by check A1; the pushes below tell whether a registry is there.
+    let not_a_registry = |what: String| {
+        let url = ping.url.to_string();
+        match ping.status {
+            200 => ClientError::Other { url, msg: what },
+            _ => ClientError::NotARegistry(format!("GET {url} answered {}, and {what}", ping.describe())),
+        }
+    };
     let img = ManifestBuilder::image(&format!("probe-{repo}")).build();
-    let pushed = client.push_built(repo, &img, img.digest.as_str()).await?;
+    let pushed = match client.push_built(repo, &img, img.digest.as_str()).await {
+        Ok(r) => r,
+        Err(e) if ping.status != 200 => return Err(not_a_registry(format!("pushing an image failed: {e}"))),
+        Err(e) => return Err(e),
+    };
     if pushed.status == 401 || pushed.status == 403 {
         return Err(ClientError::Unauthorized(format!("pushing to {repo} answered {}: the credentials may not push", pushed.status)));
+    }
+    if pushed.status != 201 && ping.status != 200 {
+        let ct = pushed.header("content-type").unwrap_or("no content-type");
+        return Err(not_a_registry(format!("pushing an image answered {} ({ct})", pushed.status)));
     }
     if pushed.status != 201 {
         return Err(ClientError::Other {

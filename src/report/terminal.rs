@@ -42,6 +42,9 @@ impl Terminal {
                     let _ = writeln!(out, "--- {id} in {repository}");
                 }
             }
+            RunEvent::RunFailed { error, checks } => {
+                let _ = writeln!(std::io::stderr(), "error: {error}\n       no check could run: all {checks} are Errored in the reports");
+            }
             RunEvent::CheckFinished(r) => {
                 let mut line = format!("{} {:<4} {:<7} {}", self.paint(r.outcome), r.info.id, r.info.keyword_str(), r.info.title);
                 if !r.reason.is_empty() && r.outcome != Outcome::Passed {
@@ -64,7 +67,10 @@ impl Terminal {
     pub fn summary(&self, report: &RunReport, files: &[String]) {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out);
-        if let Some(e) = &report.run_error {
+        // A run that could not start said why once, as it stopped.
+        if let Some(e) = &report.run_error
+            && report.count(Outcome::Errored) < report.checks.len()
+        {
             let _ = writeln!(out, "run error: {e}");
         }
         for r in &report.residue {
