@@ -42,6 +42,9 @@ pub struct RunConfig {
     /// Other registries (`name`, URL) for multi-registry scenarios. Without a target, a
     /// second embedded registry in legacy mode (no referrers API) is started as `mirror`.
     pub mirrors: Vec<(String, String)>,
+    /// Stop cleanly on the first Ctrl-C or SIGTERM (the step in flight finishes, what was
+    /// pushed is deleted, reports are written) and at once on the second (the CLI sets it).
+    pub handle_signals: bool,
 }
 
 impl RunConfig {
@@ -66,6 +69,7 @@ impl RunConfig {
             verbose: false,
             quiet: true,
             profile: None,
+            handle_signals: false,
             hooks: vec![],
             mirrors: vec![],
         }
@@ -218,6 +222,29 @@ pub fn check_hook_env(
     )))
 }
 
+/// The first SIGINT or SIGTERM asks the run to stop after the step in flight (it then cleans
+/// up and writes its reports); the second stops the process at once, saying what may be left.
+async fn watch_signals(stop: std::sync::Arc<std::sync::atomic::AtomicBool>, repositories: String) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else { return };
+    let mut seen = 0;
+    // Bounded: the second signal ends the process.
+    while seen < 2 {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        seen += 1;
+        if seen == 1 {
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            eprintln!("\ninterrupted: finishing the step in flight, then deleting what this run pushed and writing the reports (again to stop at once)");
+        } else {
+            eprintln!("stopped at once: what this run pushed may be left in the repositories {repositories} (and their -other, -fresh, -ratelimited twins)");
+            std::process::exit(crate::exit::INTERRUPTED);
+        }
+    }
+}
+
 /// `referee run`.
 pub async fn run(cfg: RunConfig) -> Result<RunOutput, AppError> {
     let plan = load_library(cfg.scenarios.as_deref(), &cfg.filter)?;
@@ -295,12 +322,20 @@ pub async fn run(cfg: RunConfig) -> Result<RunOutput, AppError> {
         ..RunOptions::default()
     };
     let quiet = cfg.quiet;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let run_id = exec::new_run_id();
+    let left = format!("{}/*-{run_id}", cfg.repo_prefix.trim_matches('/'));
+    let watcher = cfg.handle_signals.then(|| tokio::spawn(watch_signals(stop.clone(), left)));
+    let opts = RunOptions { stop: Some(stop), run_id: Some(run_id), ..opts };
     let rep = exec::run(&plan, &client, &opts, &mut |ev| {
         if !quiet {
             term.event(ev)
         }
     })
     .await;
+    if let Some(w) = watcher {
+        w.abort();
+    }
     if let Some(r) = registry {
         r.shutdown().await;
     }

@@ -13,6 +13,8 @@ pub const HARNESS_ERROR: i32 = 3;
 pub const CHECK_FAILED: i32 = 4;
 /// A load profile missed its threshold.
 pub const LOAD_THRESHOLD: i32 = 5;
+/// The run was interrupted (Ctrl-C or SIGTERM), as shells report a SIGINT: 128 + 2.
+pub const INTERRUPTED: i32 = 130;
 
 /// Which verdicts make a run exit with [`CHECK_FAILED`] (`--fail-on`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]

@@ -75,8 +75,10 @@ async fn run(a: RunArgs) -> i32 {
         hooks: a.hooks,
         mirrors: a.mirrors,
         scenarios: a.scenarios,
+        handle_signals: true,
     };
     match app::run(cfg).await {
+        Ok(out) if out.report.interrupted => exit::INTERRUPTED,
         Ok(out) => exit::for_outcome(out.report.outcome(), fail_on),
         Err(e) => report_error(&e),
     }

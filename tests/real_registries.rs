@@ -214,3 +214,73 @@ async fn insecure_accepts_a_self_signed_certificate() {
     assert!(text.to_lowercase().contains("certificate"), "the error names the certificate: {text}");
     assert!(text.contains("--insecure"), "and says what to do: {text}");
 }
+
+/// A GET against the registry under test, with std only: (status, body).
+fn http_get(url: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+/// Ctrl-C in the middle of a run: the step in flight finishes, what the run pushed is deleted,
+/// the reports are written with the unfinished checks "interrupted", and the exit code is 130;
+/// afterwards no repository of the run has a tag or a manifest left in docker-registry.
+#[test]
+fn an_interrupted_run_cleans_up_and_writes_its_reports() {
+    use std::io::BufRead;
+    let Some(reg) = external::docker_registry() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_referee"))
+        .args(["run", "--target", &reg.url, "--report-dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once a few checks have finished (bounded: the library has 116).
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    for _ in 0..400 {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        seen.push_str(&line);
+        if seen.matches("\nPASS ").count() + seen.matches("\nFAIL ").count() >= 3 {
+            break;
+        }
+    }
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut out, &mut rest);
+    let status = child.wait().unwrap();
+    let stdout = seen + &rest;
+    assert_eq!(status.code(), Some(referee::exit::INTERRUPTED), "{stdout}");
+    assert!(stdout.contains("interrupted:") && stdout.contains("summary:"), "{stdout}");
+    let results = std::fs::read_to_string(dir.path().join("results.json")).unwrap();
+    assert!(results.contains("\"interrupted\": true") && results.contains("interrupted: the run was stopped"), "{results}");
+    assert!(dir.path().join("junit.xml").is_file());
+    // Nothing of the run is left: every referee repository has no tag, and the run's residue
+    // list is empty.
+    let v: serde_json::Value = serde_json::from_str(&results).unwrap();
+    assert_eq!(v["residue"].as_array().map(Vec::len), Some(0), "{}", v["residue"]);
+    let (_, catalog) = http_get(&format!("{}/v2/_catalog", reg.url));
+    let repos: serde_json::Value = serde_json::from_str(&catalog).unwrap();
+    let repos: Vec<String> = repos["repositories"].as_array().unwrap().iter().filter_map(|r| r.as_str().map(str::to_string)).collect();
+    assert!(!repos.is_empty(), "the run pushed something before it was stopped");
+    for r in repos.iter().filter(|r| r.starts_with("referee/")) {
+        let (status, body) = http_get(&format!("{}/v2/{r}/tags/list", reg.url));
+        let tags: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let left = tags["tags"].as_array().map_or(0, Vec::len);
+        assert!(status == 404 || left == 0, "{r} still has tags: {body}");
+    }
+}

@@ -81,6 +81,10 @@ pub struct RunReport {
     pub residue: Vec<Residue>,
     /// A run-wide harness problem (unreachable registry, bad credentials).
     pub run_error: Option<String>,
+    /// The run was stopped (Ctrl-C, SIGTERM) before it finished: the checks it did not finish
+    /// are Errored with the reason "interrupted", and what it pushed was cleaned up.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 impl RunReport {

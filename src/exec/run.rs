@@ -31,7 +31,21 @@ pub struct RunOptions {
     pub hooks: super::hooks::Hooks,
     /// Other registries scenarios may name (`targets:`), with their clients.
     pub mirrors: Vec<(String, Client)>,
+    /// Set when the run is to stop (the first Ctrl-C): the step in flight finishes, its
+    /// scenario cleans up, and nothing more is sent.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// The run's id (in every repository name); a fresh one when `None`.
+    pub run_id: Option<String>,
 }
+
+impl RunOptions {
+    fn stopped(&self) -> bool {
+        self.stop.as_ref().is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+/// Why a check has no verdict when the run was stopped.
+const INTERRUPTED: &str = "interrupted: the run was stopped before this check finished";
 
 impl Default for RunOptions {
     fn default() -> Self {
@@ -44,6 +58,8 @@ impl Default for RunOptions {
             profile: "strict".into(),
             hooks: Default::default(),
             mirrors: vec![],
+            stop: None,
+            run_id: None,
         }
     }
 }
@@ -52,7 +68,7 @@ impl Default for RunOptions {
 pub async fn run(plan: &Plan, client: &Client, opts: &RunOptions, sink: &mut dyn FnMut(RunEvent)) -> RunReport {
     let started = Instant::now();
     let started_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
-    let run_id = new_run_id();
+    let run_id = opts.run_id.clone().unwrap_or_else(new_run_id);
     let mut report = RunReport {
         format_version: 1,
         referee_version: env!("CARGO_PKG_VERSION").into(),
@@ -66,6 +82,7 @@ pub async fn run(plan: &Plan, client: &Client, opts: &RunOptions, sink: &mut dyn
         checks: vec![],
         residue: vec![],
         run_error: None,
+        interrupted: false,
     };
     let prefix = opts.repo_prefix.trim_matches('/').to_string();
     let probe_client = client.fork();
@@ -89,6 +106,15 @@ pub async fn run(plan: &Plan, client: &Client, opts: &RunOptions, sink: &mut dyn
     }
     sink(RunEvent::Probed(&report.capabilities));
     for s in &plan.scenarios {
+        if opts.stopped() {
+            report.interrupted = true;
+            for info in &s.checks {
+                let r = result(info, Outcome::Errored, INTERRUPTED.into(), vec![]);
+                sink(RunEvent::CheckFinished(&r));
+                report.checks.push(r);
+            }
+            continue;
+        }
         let repo = format!("{prefix}/{}-{run_id}", slug(&s.id));
         sink(RunEvent::ScenarioStarted { id: &s.id, repository: &repo });
         let results = run_scenario(s, &client.fork(), &repo, &report.capabilities, opts, &mut report.residue).await;
@@ -96,6 +122,7 @@ pub async fn run(plan: &Plan, client: &Client, opts: &RunOptions, sink: &mut dyn
             sink(RunEvent::CheckFinished(&r));
             report.checks.push(r);
         }
+        report.interrupted |= opts.stopped();
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
     report
@@ -241,7 +268,13 @@ async fn run_scenario(
         .iter()
         .map(|c| (c.id.clone(), Citation { keyword: c.keyword, rule: c.rule.clone(), reading: c.reading.clone() }))
         .collect();
+    let mut interrupted = false;
     for (i, step) in s.file.steps.iter().enumerate() {
+        // Stopped: the step in flight has finished; clean up and judge no further.
+        if opts.stopped() {
+            interrupted = true;
+            break;
+        }
         let label = format!("step {} ({})", i + 1, step.action.key());
         let env = StepEnv { live: &live, checks: &cites, declares: &opts.declares };
         let out = run_step(label, step, &mut ctx, &env).await;
@@ -259,7 +292,9 @@ async fn run_scenario(
         .iter()
         .map(|info| {
             let a = acc.remove(&info.id).expect("every check has an accumulator");
-            let (outcome, reason) = if a.outcome == Outcome::Disabled {
+            let (outcome, reason) = if interrupted && a.outcome < Outcome::Failed {
+                (Outcome::Errored, INTERRUPTED.to_string())
+            } else if a.outcome == Outcome::Disabled {
                 (Outcome::Errored, "no step evaluated this check (scenario error)".to_string())
             } else {
                 (a.outcome, a.reason())
