@@ -26,6 +26,9 @@ pub struct CheckInfo {
     /// Skipped when the profile declares one of these values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skip_if_declared: Option<crate::scenario::SkipIfDeclared>,
+    /// The fault that proves the check can fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proven_by: Option<crate::scenario::ProvenBy>,
 }
 
 /// One scenario ready to run.
@@ -178,6 +181,17 @@ fn validate(l: &Loaded) -> Vec<Diagnostic> {
     for (id, c) in &l.file.checks {
         if let Some(why) = reading_problem(c.keyword, c.reading.as_deref()) {
             d.push(Diagnostic::at_token(&l.path, &l.text, 1, id, format!("check '{id}': {why}")));
+        }
+        for other in c.proven_by.iter().flat_map(|p| &p.also) {
+            if other == id || !l.file.checks.contains_key(other) {
+                d.push(Diagnostic::at_token(
+                    &l.path,
+                    &l.text,
+                    1,
+                    other,
+                    format!("check '{id}': proven_by.also names '{other}', which is not another check of this file"),
+                ));
+            }
         }
     }
     for id in l.file.checks.keys() {
@@ -377,6 +391,7 @@ pub fn plan(loaded: &[Loaded], filter: &[String]) -> Result<Plan, Vec<Diagnostic
                     scenario: l.file.id.clone(),
                     requires,
                     skip_if_declared: c.skip_if_declared.clone(),
+                    proven_by: c.proven_by.clone(),
                 }
             })
             .collect();

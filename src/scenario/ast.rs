@@ -97,6 +97,21 @@ pub struct CheckDecl {
     /// Skipped, before anything is sent, when the profile declares one of these values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skip_if_declared: Option<SkipIfDeclared>,
+    /// The embedded registry's fault that makes this check FAIL (WARN for SHOULD and READING):
+    /// the mutation test (`tests/faults.rs`) runs the check's scenario with it switched on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proven_by: Option<ProvenBy>,
+}
+
+/// A check's proof: a fault (`referee serve --list-faults`) or a policy switch (`gc.protect=false`,
+/// `gc.orphans=…`, `gc.pin=false`, `lock=…`, `referrers_lag_ms=…`; several joined with `+`), and
+/// the other checks of the same scenario that it breaks too (all of them, no more).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvenBy {
+    pub fault: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<String>,
 }
 
 /// A profile declaration under which a check cannot run (e.g. a GC that only runs offline
