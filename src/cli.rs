@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "referee", version, about = "Conformance harness for OCI registries and their reference types")]
+#[command(name = "referee", version, about = "Conformance harness for OCI registries and their reference types", disable_help_subcommand = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -23,6 +23,9 @@ pub enum Command {
         /// enforces (or the profile key it judges).
         #[arg(long)]
         assertions: bool,
+        /// Print the check catalogue as Markdown (what docs/catalogue.md is).
+        #[arg(long, conflicts_with = "assertions")]
+        markdown: bool,
     },
     /// Run the embedded reference registry standalone.
     Serve(ServeArgs),
@@ -30,6 +33,9 @@ pub enum Command {
     Admin(AdminArgs),
     /// Observe what a registry supports (the capability matrix) and write it as JSON.
     Probe(ProbeArgs),
+    /// Help on a topic: `scenario` prints the scenario language reference (every step, option
+    /// and assertion key, with examples from the library); without a topic, this help.
+    Help { topic: Option<String> },
 }
 
 /// How to reach a registry: credentials, TLS, timeout (shared by `run` and `probe`).

@@ -22,7 +22,8 @@ fn main() {
     let code = rt.block_on(async {
         match cli.command {
             Command::Run(a) => run(a).await,
-            Command::List { scenarios, assertions } => list(scenarios.as_deref(), assertions),
+            Command::List { scenarios, assertions, markdown } => list(scenarios.as_deref(), assertions, markdown),
+            Command::Help { topic } => help(topic.as_deref()),
             Command::Serve(a) => serve(a).await,
             Command::Admin(a) => admin(a).await,
             Command::Probe(a) => probe(a).await,
@@ -84,11 +85,34 @@ async fn run(a: RunArgs) -> i32 {
     }
 }
 
-fn list(path: Option<&std::path::Path>, assertions: bool) -> i32 {
+/// `referee help [scenario]`.
+fn help(topic: Option<&str>) -> i32 {
+    use clap::CommandFactory;
+    use std::io::Write;
+    match topic {
+        None => {
+            let _ = Cli::command().print_help();
+            println!();
+            exit::SUCCESS
+        }
+        Some("scenario") => {
+            let library = referee::scenario::load_builtin().unwrap_or_default();
+            let _ = std::io::stdout().lock().write_all(referee::scenario::reference::markdown(&library).as_bytes());
+            exit::SUCCESS
+        }
+        Some(other) => usage(format!("no help on {other:?}: try `referee help scenario`")),
+    }
+}
+
+fn list(path: Option<&std::path::Path>, assertions: bool, markdown: bool) -> i32 {
     match app::load_library(path, &[]) {
         Ok(plan) => {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
+            if markdown {
+                let _ = out.write_all(referee::plan::catalogue_markdown(&plan).as_bytes());
+                return exit::SUCCESS;
+            }
             if assertions {
                 for a in referee::assertions::list(&plan) {
                     if out.write_all(format!("{a}\n").as_bytes()).is_err() {

@@ -83,6 +83,7 @@ pub struct PushArtifact {
     /// Tag it `<referrers tag of this name><tag_suffix>` (cosign-style `sha256-<hex>.sig`).
     #[serde(default)]
     pub tag_referrers_of: Option<String>,
+    /// Appended to the referrers tag given by `tag_referrers_of` (e.g. `.sig`).
     #[serde(default)]
     pub tag_suffix: String,
     /// Embed the layer's content in its descriptor's `data` field.
@@ -195,11 +196,13 @@ pub struct Referrers {
     /// Appended to the query as written (encoding edge cases).
     #[serde(default)]
     pub raw_query: Option<String>,
+    /// `first` (default) or `all`: follow `Link: <…>; rel="next"` until it is absent (bounded).
     #[serde(default)]
     pub pages: Pages,
     /// Push this artifact after the first page and before the second.
     #[serde(default)]
     pub insert_after_first_page: Option<Box<PushArtifact>>,
+    /// `default` or `pull-only`: ask with a token scoped to `repository:<name>:pull` only.
     #[serde(default)]
     pub scope: ScopeRef,
     /// Read the same listing again, and once more after an unrelated push to the repository,
@@ -216,6 +219,7 @@ pub struct Referrers {
 pub struct WaitListed {
     pub of: String,
     pub referrer: String,
+    /// The bound: listed within this many milliseconds of the push.
     pub within_ms: u64,
 }
 
@@ -391,8 +395,10 @@ pub struct PushBlob {
     pub name: String,
     #[serde(default)]
     pub method: UploadMethod,
+    /// Upload the empty JSON blob `{}` instead of content unique to the run.
     #[serde(default)]
     pub empty: bool,
+    /// How many bytes (default 4096).
     #[serde(default = "default_blob_size")]
     pub size: usize,
     /// Digest algorithm of the upload.
@@ -426,6 +432,7 @@ pub enum SessionAction {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UploadSession {
+    /// `out_of_order` (PATCH a chunk that does not start where the session is), `status` or `cancel`.
     pub action: SessionAction,
 }
 

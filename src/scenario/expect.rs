@@ -62,8 +62,10 @@ impl<'de> Deserialize<'de> for Statuses {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
+    /// The status is this one, or one of these (`status: 200`, `status: [200, 404]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Statuses>,
+    /// The `Content-Type` is this media type (parameters are noted, not failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,
     /// Header → exact value.
@@ -72,6 +74,7 @@ pub struct Expect {
     /// Header → an element its comma-separated list must contain.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub header_contains: BTreeMap<String, String>,
+    /// These headers are absent.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub header_absent: Vec<String>,
     /// `OCI-Subject` equals the digest of the pushed manifest's `subject`.
@@ -91,11 +94,13 @@ pub struct Expect {
     /// Every descriptor has mediaType, a valid digest, size ≥ 0, an RFC 6838 artifactType.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub descriptors_valid: bool,
+    /// A `Link` header is `present` or `absent`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<Presence>,
     /// Every `Link` header parses as RFC 5988 with `rel="next"` on the same host.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub link_valid: bool,
+    /// What the pages of a listing read with `pages: all` look like.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pages: Option<PagesExpect>,
     /// For `wait_listed`: listed within the step's bound.
@@ -152,6 +157,7 @@ pub struct Expect {
     /// `GET tags/list` answered a valid list (`name`, `tags` strings) in lexical order.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tags_valid: bool,
+    /// Alternatives: one of these expectations holds.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub any_of: Vec<Expect>,
     /// Groups of assertions that must all hold, each of which may cite its own sentence.
@@ -164,6 +170,7 @@ pub struct Expect {
     /// Judged against the profile's declaration of an open behaviour.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub declared: Option<Box<Declared>>,
+    /// When this matches, the check is Skipped with its reason (a spec-allowed "not offered"), and no later step judges it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unsupported_if: Option<Box<Unsupported>>,
 }
@@ -190,12 +197,16 @@ pub struct Unsupported {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ManifestsExpect {
+    /// The listed entries are exactly these names (as a set; repeats are `unique`'s business).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exactly: Option<Vec<String>>,
+    /// These names are listed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub includes: Vec<String>,
+    /// These names are not listed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excludes: Vec<String>,
+    /// Nothing is listed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub empty: bool,
     /// No digest appears twice.
