@@ -2,6 +2,8 @@
 # Installs what the tests need, then runs every test.
 #   - Debian's docker-registry (distribution 2.8.2) and openssl, via apt-get
 #   - ferro-oci-server 1.0.0, via cargo install --locked
+# then runs every test, and last installs referee itself and runs the library from an empty
+# directory (the check library is built into the binary).
 # The integration tests start both on 127.0.0.1 (free ports, temporary storage) and stop them
 # by PID when they finish (tests/support/external.rs). Nothing listens beyond loopback.
 set -euo pipefail
@@ -37,3 +39,17 @@ export REFEREE_REQUIRE_EXTERNAL=1
 
 echo "==> cargo test --locked"
 cargo test --locked
+
+# What a vendor does: install the binary and run the library from a directory with no sources.
+# The debug install reuses the test build (same target directory), so it only links.
+echo "==> cargo install --path . (debug), then referee run from an empty directory"
+install_root="$(mktemp -d)"
+trap 'rm -rf "$install_root"' EXIT
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" cargo install --locked --debug --quiet --path . --root "$install_root"
+mkdir "$install_root/work"
+if ! (cd "$install_root/work" && "$install_root/bin/referee" run >"$install_root/run.log" 2>&1); then
+  cat "$install_root/run.log"
+  echo "the installed referee failed to run the library from an empty directory"
+  exit 1
+fi
+grep '^summary:' "$install_root/run.log"
