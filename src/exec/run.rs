@@ -235,8 +235,7 @@ async fn run_scenario(
     let missing = |c: &CheckInfo| -> Option<String> {
         let lacks = c.requires.iter().find_map(|c| {
             let st = caps.iter().find(|s| s.name == c.name())?;
-            // What the probe saw is said once, on its own line and in `capabilities`.
-            (!st.supported).then(|| format!("requires {}, which the registry lacks (see the probe's `{}` line)", c.name(), c.name()))
+            (!st.supported).then(|| format!("requires {}, which the registry lacks: {}", c.name(), st.observed))
         });
         lacks.or_else(|| skipped_by_declaration(c, &opts.declares))
     };

@@ -4,6 +4,18 @@
 use crate::exec::{Outcome, RunEvent, RunReport};
 use std::io::{IsTerminal, Write};
 
+/// A missing capability is described once, on its probe line: a check it skips only refers to
+/// it here (the reports keep the whole observation).
+fn short_reason(reason: &str) -> String {
+    match reason.split_once(", which the registry lacks: ") {
+        Some((requires, _)) if requires.starts_with("requires ") && !requires.contains(';') => {
+            let cap = requires.trim_start_matches("requires ");
+            format!("{requires}, which the registry lacks (see the probe's {cap} line above)")
+        }
+        _ => reason.to_string(),
+    }
+}
+
 pub struct Terminal {
     color: bool,
     verbose: bool,
@@ -48,7 +60,7 @@ impl Terminal {
             RunEvent::CheckFinished(r) => {
                 let mut line = format!("{} {:<4} {:<7} {}", self.paint(r.outcome), r.info.id, r.info.keyword_str(), r.info.title);
                 if !r.reason.is_empty() && r.outcome != Outcome::Passed {
-                    line.push_str(&format!("\n             {}", r.reason));
+                    line.push_str(&format!("\n             {}", short_reason(&r.reason)));
                 }
                 let _ = writeln!(out, "{line}");
                 if self.verbose {
@@ -94,5 +106,17 @@ impl Terminal {
         for f in files {
             let _ = writeln!(out, "wrote {f}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_reason;
+
+    #[test]
+    fn a_missing_capability_is_referred_to_not_repeated() {
+        let long = "requires referrers-api, which the registry lacks: GET /v2/x/referrers/sha256:1 answered 404 (text/plain) 404 page not found";
+        assert_eq!(short_reason(long), "requires referrers-api, which the registry lacks (see the probe's referrers-api line above)");
+        assert_eq!(short_reason("step 3 (ping): expected status 200"), "step 3 (ping): expected status 200");
     }
 }
