@@ -7,7 +7,7 @@
 
 use super::http::{Client, ClientError, Response, Scope};
 use super::ops::descriptor_from_json;
-use crate::oci::{Built, Descriptor, Digest, IndexBuilder, media, referrers_tag};
+use crate::oci::{Built, Descriptor, Digest, IndexBuilder, referrers_tag};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -194,30 +194,47 @@ async fn attempt(
     Ok((read, TagWrite::Put(put), cleanup_refused))
 }
 
+/// What adding a referrer the spec's way came to (one [`update`], judged for a caller that
+/// only wants it done).
+enum Added {
+    /// The index written, and the PUT's answer (201 or a refusal).
+    Written(Box<Built>, Response),
+    /// The tag already lists it; the read is the answer.
+    AlreadyListed(Response),
+    /// The tag holds no usable index, or could not be read: why, and the read.
+    Unusable(String, Response),
+}
+
+async fn add(client: &Client, repo: &str, referrer: &Built) -> Result<Added, ClientError> {
+    let how = TagUpdate { op: TagOp::Add, mode: ClientMode::Spec, conditional: false, retries: 0 };
+    let out = update(client, repo, referrer, how).await?;
+    let tag = out.tag.clone();
+    Ok(match out.write {
+        TagWrite::Put(r) => Added::Written(Box::new(out.indexes.last().cloned().expect("a PUT wrote an index")), r),
+        _ if out.read.status == 200 && listed(&out.read).is_some_and(|l| l.iter().any(|d| d.digest == referrer.digest)) => {
+            Added::AlreadyListed(out.read)
+        }
+        _ if out.read.status == 200 => Added::Unusable(format!("the referrers tag {tag} holds no image index of valid descriptors"), out.read),
+        _ => Added::Unusable(format!("reading the referrers tag {tag} answered {}", out.read.describe()), out.read),
+    })
+}
+
 /// Adds `referrer` to its subject's referrers tag the spec's way, for a registry that answered
 /// its push without `OCI-Subject`. `Ok(Ok(index))` is the index written; `Ok(Err(""))` means
 /// it was already listed; any other `Ok(Err(why))` says why it could not be added.
 pub async fn attach(client: &Client, repo: &str, referrer: &Built) -> Result<Result<Built, String>, ClientError> {
-    let Some(subject) = &referrer.subject else { return Ok(Err("a referrer without subject".into())) };
-    let tag = referrers_tag(subject.digest.as_str());
-    let current = client.get_manifest(repo, &tag).await?;
-    let mut b = IndexBuilder::new();
-    if current.status == 200 {
-        let list = current.json().ok().and_then(|v| v["manifests"].as_array().cloned()).unwrap_or_default();
-        for m in &list {
-            match descriptor_from_json(m) {
-                // Already listed: nothing to add (an empty reason is no problem).
-                Some(d) if d.digest == referrer.digest => return Ok(Err(String::new())),
-                Some(d) => b = b.manifest(d),
-                None => return Ok(Err(format!("the referrers tag {tag} holds an invalid descriptor"))),
-            }
-        }
-    } else if current.status != 404 {
-        return Ok(Err(format!("reading the referrers tag {tag} answered {}", current.describe())));
+    if referrer.subject.is_none() {
+        return Ok(Err("a referrer without subject".into()));
     }
-    let index = b.manifest(referrer.referrer_descriptor()).build();
-    let r = client.put_manifest(repo, &tag, &index.media_type, &index.bytes).await?;
-    Ok(if r.status == 201 { Ok(index) } else { Err(format!("pushing the referrers tag {tag} answered {}", r.describe())) })
+    Ok(match add(client, repo, referrer).await? {
+        Added::Written(index, r) if r.status == 201 => Ok(*index),
+        Added::Written(_, r) => {
+            let tag = referrers_tag(referrer.subject.as_ref().map_or("", |s| s.digest.as_str()));
+            Err(format!("pushing the referrers tag {tag} answered {}", r.describe()))
+        }
+        Added::AlreadyListed(_) => Err(String::new()),
+        Added::Unusable(why, _) => Err(why),
+    })
 }
 
 /// The referrers of `digest` as a client sees them: the API, or the referrers tag on a 404.
@@ -238,33 +255,15 @@ impl Client {
     }
 
     /// Adds `referrer` to the referrers tag index of its subject ("Pushing Manifests with
-    /// Subject", client steps 1–6): start from an empty index on 404, skip duplicates, pull up
-    /// `artifactType` and annotations, push under the same tag. A tag that is not an index is
-    /// an error.
+    /// Subject", client steps 1–6, as [`update`] does them): the PUT's answer, or the read when
+    /// the tag already lists it. A tag that holds no index is an error.
     pub async fn fallback_add(&self, repo: &str, referrer: &Built) -> Result<Response, ClientError> {
-        let Some(subject) = &referrer.subject else {
+        if referrer.subject.is_none() {
             return Err(ClientError::Other { url: repo.into(), msg: "referrer has no subject".into() });
-        };
-        let existing = self.fallback_read(repo, &subject.digest).await?;
-        let mut b = IndexBuilder::new();
-        if let Some(r) = existing {
-            let v = r.json().map_err(|msg| ClientError::Other { url: r.url.to_string(), msg })?;
-            let manifests = v.get("manifests").and_then(|m| m.as_array()).ok_or_else(|| ClientError::Other {
-                url: r.url.to_string(),
-                msg: "referrers tag is not an image index".into(),
-            })?;
-            for m in manifests {
-                if m.get("digest").and_then(|d| d.as_str()) == Some(referrer.digest.as_str()) {
-                    return Ok(r);
-                }
-                let d: Descriptor = descriptor_from_json(m).ok_or_else(|| ClientError::Other {
-                    url: r.url.to_string(),
-                    msg: "referrers tag index has an invalid descriptor".into(),
-                })?;
-                b = b.manifest(d);
-            }
         }
-        let index = b.manifest(referrer.referrer_descriptor()).build();
-        self.put_manifest(repo, &referrers_tag(subject.digest.as_str()), media::IMAGE_INDEX, &index.bytes).await
+        match add(self, repo, referrer).await? {
+            Added::Written(_, r) | Added::AlreadyListed(r) => Ok(r),
+            Added::Unusable(msg, r) => Err(ClientError::Other { url: r.url.to_string(), msg }),
+        }
     }
 }
