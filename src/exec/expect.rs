@@ -543,6 +543,34 @@ pub fn check_index(r: &Response, notes: &mut Vec<String>) -> Result<(), String> 
 mod tests {
     use super::*;
 
+    /// `digest_if_present`: an absent header passes, a right one passes, a wrong one fails
+    /// naming both digests; `digest_of` still fails an absent header.
+    #[test]
+    fn a_digest_header_is_judged_only_when_present() {
+        let built = crate::oci::ManifestBuilder::image("digest-if-present").build();
+        let names: Names = [("img", &built)].into_iter().collect();
+        let answer = |digest: Option<String>| {
+            let mut headers = reqwest::header::HeaderMap::new();
+            if let Some(d) = digest {
+                headers.insert("docker-content-digest", d.parse().unwrap());
+            }
+            Observation {
+                response: Some(crate::client::Response { status: 201, headers, body: vec![], url: "http://127.0.0.1:1/v2/".parse().unwrap() }),
+                ..Default::default()
+            }
+        };
+        let lenient: Expect = serde_yaml_ng::from_str("{ status: 201, digest_if_present: img }").unwrap();
+        let strict: Expect = serde_yaml_ng::from_str("{ status: 201, digest_of: img }").unwrap();
+        assert!(matches!(judge(&lenient, &answer(None), &names), Judgement::Pass(_)));
+        assert!(matches!(judge(&lenient, &answer(Some(built.digest.to_string())), &names), Judgement::Pass(_)));
+        let wrong = crate::oci::Digest::sha256(b"other").to_string();
+        match judge(&lenient, &answer(Some(wrong.clone())), &names) {
+            Judgement::Fail(f) => assert!(f[0].message.contains(&wrong) && f[0].message.contains(built.digest.as_str()), "{f:?}"),
+            other => panic!("a wrong digest fails: {other:?}"),
+        }
+        assert!(matches!(judge(&strict, &answer(None), &names), Judgement::Fail(_)));
+    }
+
     /// A declared value no variant covers: the rest of the expectation is still judged (the
     /// value becomes a note); with nothing else to judge, Skipped.
     #[test]
