@@ -4,26 +4,24 @@
 use crate::exec::{Outcome, RunEvent, RunReport};
 use std::io::{IsTerminal, Write};
 
-/// A missing capability is described once, on its probe line: a check it skips only refers to
-/// it here (the reports keep the whole observation).
-fn short_reason(reason: &str) -> String {
-    match reason.split_once(", which the registry lacks: ") {
-        Some((requires, _)) if requires.starts_with("requires ") && !requires.contains(';') => {
-            let cap = requires.trim_start_matches("requires ");
-            format!("{requires}, which the registry lacks (see the probe's {cap} line above)")
-        }
-        _ => reason.to_string(),
-    }
+/// A check that needs a capability the probe found missing is Skipped for that reason alone
+/// (the executor checks capabilities first): the terminal refers to the probe's line instead of
+/// repeating its observation (the reports keep it).
+fn lacking_line(requires: &[crate::scenario::Capability], lacking: &[String]) -> Option<String> {
+    let cap = requires.iter().map(|c| c.name()).find(|c| lacking.iter().any(|l| l == c))?;
+    Some(format!("requires {cap}, which the registry lacks (see the probe's {cap} line above)"))
 }
 
 pub struct Terminal {
     color: bool,
     verbose: bool,
+    /// The capabilities the probe found missing.
+    lacking: std::sync::Mutex<Vec<String>>,
 }
 
 impl Terminal {
     pub fn new(verbose: bool) -> Terminal {
-        Terminal { color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(), verbose }
+        Terminal { color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(), verbose, lacking: Default::default() }
     }
 
     fn paint(&self, o: Outcome) -> String {
@@ -45,6 +43,9 @@ impl Terminal {
         let mut out = std::io::stdout().lock();
         match ev {
             RunEvent::Probed(caps) => {
+                if let Ok(mut l) = self.lacking.lock() {
+                    *l = caps.iter().filter(|c| !c.supported).map(|c| c.name.clone()).collect();
+                }
                 for c in caps {
                     let _ = writeln!(out, "probe  {:<14} {}  ({})", c.name, if c.supported { "yes" } else { "no" }, c.observed);
                 }
@@ -60,7 +61,9 @@ impl Terminal {
             RunEvent::CheckFinished(r) => {
                 let mut line = format!("{} {:<4} {:<7} {}", self.paint(r.outcome), r.info.id, r.info.keyword_str(), r.info.title);
                 if !r.reason.is_empty() && r.outcome != Outcome::Passed {
-                    line.push_str(&format!("\n             {}", short_reason(&r.reason)));
+                    let lacking = self.lacking.lock().map(|l| l.clone()).unwrap_or_default();
+                    let short = (r.outcome == Outcome::Skipped).then(|| lacking_line(&r.info.requires, &lacking)).flatten();
+                    line.push_str(&format!("\n             {}", short.unwrap_or_else(|| r.reason.clone())));
                 }
                 let _ = writeln!(out, "{line}");
                 if self.verbose {
@@ -111,12 +114,17 @@ impl Terminal {
 
 #[cfg(test)]
 mod tests {
-    use super::short_reason;
+    use super::lacking_line;
+    use crate::scenario::Capability;
 
     #[test]
     fn a_missing_capability_is_referred_to_not_repeated() {
-        let long = "requires referrers-api, which the registry lacks: GET /v2/x/referrers/sha256:1 answered 404 (text/plain) 404 page not found";
-        assert_eq!(short_reason(long), "requires referrers-api, which the registry lacks (see the probe's referrers-api line above)");
-        assert_eq!(short_reason("step 3 (ping): expected status 200"), "step 3 (ping): expected status 200");
+        let lacking = vec!["referrers-api".to_string()];
+        assert_eq!(
+            lacking_line(&[Capability::ReferrersApi], &lacking).as_deref(),
+            Some("requires referrers-api, which the registry lacks (see the probe's referrers-api line above)")
+        );
+        assert_eq!(lacking_line(&[Capability::BearerAuth], &lacking), None);
+        assert_eq!(lacking_line(&[], &lacking), None);
     }
 }
