@@ -33,6 +33,9 @@ pub enum Command {
     Admin(AdminArgs),
     /// Observe what a registry supports (the capability matrix) and write it as JSON.
     Probe(ProbeArgs),
+    /// Load-test a registry's referrers API and fallback with a load profile (goose), or merge
+    /// shard results (`referee load merge`).
+    Load(LoadArgs),
     /// Help on a topic: `scenario` prints the scenario language reference (every step, option
     /// and assertion key, with examples from the library); without a topic, this help.
     Help { topic: Option<String> },
@@ -135,6 +138,75 @@ pub struct ProbeArgs {
     /// Embedded registry only: full or legacy (no referrers API).
     #[arg(long, default_value = "full")]
     pub embedded_mode: String,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct LoadArgs {
+    #[command(subcommand)]
+    pub merge: Option<LoadCommand>,
+    /// A built-in load profile (referrers-read, referrers-push, fallback-read, fallback-push,
+    /// mixed, ceiling) or a profile YAML file.
+    #[arg(long, required = true)]
+    pub profile: Option<String>,
+    /// Registry base URL, e.g. http://127.0.0.1:5000. Without it the embedded registry runs.
+    #[arg(long, env = "REFEREE_TARGET")]
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Concurrent users (overrides the profile).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub users: Option<u64>,
+    /// How long each step runs, e.g. 5s or 1m (overrides the profile).
+    #[arg(long, conflicts_with = "iterations")]
+    pub run_time: Option<String>,
+    /// Iterations per user per step, instead of a run time (overrides the profile).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub iterations: Option<u64>,
+    /// Fan-outs to step over, comma-separated (overrides the profile), e.g. 10,1000.
+    #[arg(long, value_delimiter = ',')]
+    pub fanouts: Vec<u64>,
+    /// A threshold, e.g. "referrers-read p99 < 20ms" (repeatable): each is a JUnit testcase,
+    /// and one missed makes the exit code 5.
+    #[arg(long = "threshold")]
+    pub thresholds: Vec<String>,
+    /// A previous run's JSON report: p50/p99 may grow and req/s shrink by at most --tolerance.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// How much worse than the baseline still passes, e.g. 20% or 0.2.
+    #[arg(long, default_value = "20%")]
+    pub tolerance: String,
+    /// Run one share of the users: i/N (1 <= i <= N); merge the shards' JSON with
+    /// `referee load merge`.
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// Correct for coordinated omission (backfill the requests a stalled user could not send).
+    #[arg(long)]
+    pub co_mitigation: bool,
+    /// Where the reports go.
+    #[arg(long, default_value = "reports/load")]
+    pub report_dir: PathBuf,
+    /// Repositories are named <prefix>/load-<profile>-<run id>.
+    #[arg(long, default_value = "referee")]
+    pub repo_prefix: String,
+    /// No progress line.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LoadCommand {
+    /// Merge shard results (JSON reports) into one: histograms and counts add up exactly.
+    Merge {
+        /// The shards' JSON reports.
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// Thresholds judged on the merged result (repeatable).
+        #[arg(long = "threshold")]
+        thresholds: Vec<String>,
+        #[arg(long, default_value = "reports/load")]
+        report_dir: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use referee::app::{self, RunConfig};
-use referee::cli::{AdminAction, AdminArgs, Cli, Command, ProbeArgs, RunArgs, ServeArgs};
+use referee::cli::{AdminAction, AdminArgs, Cli, Command, LoadArgs, LoadCommand, ProbeArgs, RunArgs, ServeArgs};
 use referee::client::{Client, ClientConfig};
 use referee::exit;
 use referee::registry::{AuthMode, EmbeddedRegistry, Faults, Mode, RegistryConfig};
@@ -27,6 +27,7 @@ fn main() {
             Command::Serve(a) => serve(a).await,
             Command::Admin(a) => admin(a).await,
             Command::Probe(a) => probe(a).await,
+            Command::Load(a) => load(a).await,
         }
     });
     std::process::exit(code);
@@ -83,6 +84,135 @@ async fn run(a: RunArgs) -> i32 {
         Ok(out) => exit::for_outcome(out.report.outcome(), fail_on),
         Err(e) => report_error(&e),
     }
+}
+
+/// `referee load` and `referee load merge`.
+async fn load(a: LoadArgs) -> i32 {
+    use referee::load;
+    if let Some(LoadCommand::Merge { reports, thresholds, report_dir }) = a.merge {
+        return load_merge(&reports, &thresholds, &report_dir);
+    }
+    if let Some(t) = &a.target
+        && let Err(e) = check_url("--target", t)
+    {
+        return usage(e);
+    }
+    let run_time = match a.run_time.as_deref().map(load::profile::parse_duration).transpose() {
+        Ok(t) => t,
+        Err(e) => return usage(format!("--run-time: {e}")),
+    };
+    let shard = match a.shard.as_deref().map(load::parse_shard).transpose() {
+        Ok(s) => s,
+        Err(e) => return usage(format!("--shard {e}")),
+    };
+    let tolerance = match load::gate::parse_tolerance(&a.tolerance) {
+        Ok(t) => t,
+        Err(e) => return usage(format!("--tolerance {e}")),
+    };
+    let cfg = load::LoadConfig {
+        target: a.target,
+        username: a.conn.username,
+        password: a.conn.password,
+        insecure: a.conn.insecure,
+        timeout: Duration::from_secs(a.conn.timeout),
+        users: a.users.map(|u| u as usize),
+        run_time,
+        iterations: a.iterations.map(|i| i as usize),
+        fanouts: (!a.fanouts.is_empty()).then_some(a.fanouts),
+        thresholds: a.thresholds,
+        baseline: a.baseline,
+        tolerance,
+        shard,
+        co_mitigation: a.co_mitigation,
+        out_dir: a.report_dir,
+        repo_prefix: a.repo_prefix,
+        quiet: a.quiet,
+        handle_signals: true,
+        ..load::LoadConfig::new(a.profile.as_deref().unwrap_or_default())
+    };
+    match load::run(cfg).await {
+        Ok(out) => {
+            print!("{}", load_summary(&out.report, &out.files));
+            if out.report.interrupted {
+                exit::INTERRUPTED
+            } else if !out.report.gate_passed() {
+                exit::LOAD_THRESHOLD
+            } else {
+                exit::SUCCESS
+            }
+        }
+        Err(e) => report_error(&e),
+    }
+}
+
+fn load_merge(reports: &[std::path::PathBuf], thresholds: &[String], dir: &std::path::Path) -> i32 {
+    use referee::load;
+    let mut read = vec![];
+    for p in reports {
+        match load::LoadReport::read(p) {
+            Ok(r) => read.push(r),
+            Err(e) => return usage(e),
+        }
+    }
+    let mut merged = match load::merge(&read) {
+        Ok(m) => m,
+        Err(e) => return usage(e),
+    };
+    let mut parsed = vec![];
+    for t in thresholds {
+        match load::gate::Threshold::parse(t) {
+            Ok(t) => parsed.push(t),
+            Err(e) => return usage(format!("--threshold {t:?}: {e}")),
+        }
+    }
+    merged.gate = load::gate::thresholds(&parsed, &merged.series_map());
+    match merged.write_all(dir) {
+        Ok(files) => {
+            print!("{}", load_summary(&merged, &files));
+            if merged.gate_passed() { exit::SUCCESS } else { exit::LOAD_THRESHOLD }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::HARNESS_ERROR
+        }
+    }
+}
+
+/// What `referee load` prints at the end: one line per series, the gate, the files.
+fn load_summary(r: &referee::load::LoadReport, files: &[std::path::PathBuf]) -> String {
+    use referee::load::gate::show_us;
+    let mut s = String::new();
+    for x in &r.series {
+        let errors: u64 = x.errors.values().sum();
+        s += &format!(
+            "{:<44} {:>8} req {:>9.1}/s  p50 {:>8}  p99 {:>8}  p99.9 {:>8}{}\n",
+            x.key.label(),
+            x.requests,
+            x.rps,
+            show_us(x.p50_us as f64),
+            show_us(x.p99_us as f64),
+            show_us(x.p999_us as f64),
+            if errors > 0 { format!("  errors {errors}") } else { String::new() }
+        );
+    }
+    for n in &r.notes {
+        s += &format!("note: {n}\n");
+    }
+    if let Some(k) = r.knee_users {
+        s += &format!("knee: throughput stopped growing after {k} users\n");
+    }
+    for g in &r.gate {
+        s += &format!("{} {}: {}\n", if g.passed { "PASS" } else { "FAIL" }, g.name, g.message);
+    }
+    for res in &r.residue {
+        s += &format!("left behind: {} {} {} ({})\n", res.repository, res.kind, res.reference, res.why);
+    }
+    if r.interrupted {
+        s += "interrupted: the figures cover what ran before Ctrl-C\n";
+    }
+    let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    s += &format!("reports: {}\n", files.join(", "));
+    s
 }
 
 /// `referee help [scenario]`.

@@ -199,12 +199,25 @@ impl Client {
         body: Option<Vec<u8>>,
         scope: Scope,
     ) -> Result<Response, ClientError> {
+        self.send_timed(method, url, headers, body, scope).await.map(|(r, _)| r)
+    }
+
+    /// [`send`](Client::send), also giving the time to the answer's headers (the first byte)
+    /// of the request that was answered (the retry, after a challenge).
+    pub async fn send_timed(
+        &self,
+        method: Method,
+        url: Url,
+        headers: &[(&str, String)],
+        body: Option<Vec<u8>>,
+        scope: Scope,
+    ) -> Result<(Response, Duration), ClientError> {
         let cached = self.shared.auth.lock().expect("auth lock").get(&scope).cloned();
         let first = self.send_once(method.clone(), url.clone(), headers, body.clone(), cached.as_deref()).await?;
-        if first.status != 401 {
+        if first.0.status != 401 {
             return Ok(first);
         }
-        let Some(challenge) = first.header("www-authenticate").map(parse_challenge) else {
+        let Some(challenge) = first.0.header("www-authenticate").map(parse_challenge) else {
             return Ok(first);
         };
         let auth = match challenge {
@@ -246,7 +259,7 @@ impl Client {
             }
         }
         let basic = self.basic();
-        let resp = self.send_once(Method::GET, url.clone(), &[], None, basic.as_deref()).await?;
+        let (resp, _) = self.send_once(Method::GET, url.clone(), &[], None, basic.as_deref()).await?;
         if resp.status == 401 || resp.status == 403 {
             let who = self.shared.cfg.username.as_deref().map_or("anonymous".to_string(), |u| format!("user '{u}'"));
             return Err(ClientError::Unauthorized(format!(
@@ -273,7 +286,7 @@ impl Client {
         headers: &[(&str, String)],
         body: Option<Vec<u8>>,
         auth: Option<&str>,
-    ) -> Result<Response, ClientError> {
+    ) -> Result<(Response, Duration), ClientError> {
         let started = Instant::now();
         let mut req_headers = HeaderMap::new();
         for (k, v) in headers {
@@ -306,10 +319,10 @@ impl Client {
             elapsed_ms: 0,
             error: None,
         };
-        let result = self.read(rb, &url).await;
+        let result = self.read(rb, &url, started).await;
         exchange.elapsed_ms = started.elapsed().as_millis() as u64;
         match &result {
-            Ok(r) => {
+            Ok((r, _)) => {
                 exchange.status = Some(r.status);
                 exchange.response_headers = r
                     .headers
@@ -330,7 +343,7 @@ impl Client {
         result
     }
 
-    async fn read(&self, rb: reqwest::RequestBuilder, url: &Url) -> Result<Response, ClientError> {
+    async fn read(&self, rb: reqwest::RequestBuilder, url: &Url, started: Instant) -> Result<(Response, Duration), ClientError> {
         let map = |e: reqwest::Error| {
             if e.is_timeout() {
                 ClientError::Timeout { url: url.to_string(), secs: self.shared.cfg.timeout.as_secs() }
@@ -345,6 +358,7 @@ impl Client {
             }
         };
         let mut resp = rb.send().await.map_err(map)?;
+        let first_byte = started.elapsed();
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let final_url = resp.url().clone();
@@ -375,7 +389,7 @@ impl Client {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Response { status, headers, body, url: final_url })
+        Ok((Response { status, headers, body, url: final_url }, first_byte))
     }
 }
 

@@ -21,6 +21,73 @@ pub struct Shared {
     pub referrers: ReferrersIndex,
     /// The response cache of the `cache_*` faults: referrers pages by request, as first served.
     pub referrers_cache: std::sync::Mutex<std::collections::HashMap<String, super::referrers_index::Listing>>,
+    /// Whether referrers pages are served from [`Shared::pages`]: only without faults, since
+    /// several faults make a listing depend on the clock or on the request's history.
+    pub fast_listing: bool,
+    /// Referrers pages as answered, by request, valid for one store generation.
+    pub pages: PageCache,
+}
+
+/// Referrers answers (headers and body) by request (`"<name> <subject> <query>"`), each valid
+/// while the store's generation is the one it was built at. Bounded: past [`PageCache::MAX`]
+/// entries it starts over.
+#[derive(Debug, Default)]
+pub struct PageCache {
+    pages: std::sync::RwLock<std::collections::HashMap<String, (u64, CachedPage)>>,
+}
+
+/// One referrers answer, ready to be served again.
+#[derive(Debug, Clone)]
+pub struct CachedPage {
+    status: axum::http::StatusCode,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+}
+
+impl CachedPage {
+    /// The parts of an answer being built; a builder that cannot build keeps its error's 500.
+    pub fn new(builder: axum::http::response::Builder, body: String) -> CachedPage {
+        match builder.body(()) {
+            Ok(resp) => {
+                let (parts, ()) = resp.into_parts();
+                CachedPage {
+                    status: parts.status,
+                    headers: parts.headers,
+                    body: body.into(),
+                }
+            }
+            Err(e) => CachedPage {
+                status: axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                headers: axum::http::HeaderMap::new(),
+                body: format!("cannot build response: {e}").into(),
+            },
+        }
+    }
+
+    pub fn response(&self) -> axum::response::Response {
+        let mut resp = axum::response::Response::new(axum::body::Body::from(self.body.clone()));
+        *resp.status_mut() = self.status;
+        *resp.headers_mut() = self.headers.clone();
+        resp
+    }
+}
+
+impl PageCache {
+    pub const MAX: usize = 4096;
+
+    /// The page cached under `key` if it was built at `generation`.
+    pub fn get(&self, key: &str, generation: u64) -> Option<CachedPage> {
+        let pages = self.pages.read().unwrap_or_else(|e| e.into_inner());
+        pages.get(key).filter(|(g, _)| *g == generation).map(|(_, p)| p.clone())
+    }
+
+    pub fn put(&self, key: String, generation: u64, page: CachedPage) {
+        let mut pages = self.pages.write().unwrap_or_else(|e| e.into_inner());
+        if pages.len() >= Self::MAX {
+            pages.clear();
+        }
+        pages.insert(key, (generation, page));
+    }
 }
 
 impl Shared {
@@ -29,6 +96,7 @@ impl Shared {
         let redirect_secret = store.fresh_id(32);
         let referrers_api = std::sync::atomic::AtomicBool::new(config.mode == Mode::Full);
         let referrers = ReferrersIndex::new(&config.faults, config.page_size, config.page_bytes);
+        let fast_listing = config.faults == super::faults::Faults::default();
         Shared {
             config,
             store,
@@ -37,6 +105,8 @@ impl Shared {
             referrers_api,
             referrers,
             referrers_cache: Default::default(),
+            fast_listing,
+            pages: PageCache::default(),
         }
     }
 

@@ -346,6 +346,31 @@ impl State {
 pub struct Store {
     state: Mutex<State>,
     ids: AtomicU64,
+    /// Bumped on every mutable access to the state (see [`StoreGuard`]): whatever was computed
+    /// from the state at an older generation may be stale. Read without the lock.
+    generation: AtomicU64,
+}
+
+/// The locked state. Reading goes through `Deref`; any mutable access (`DerefMut`) bumps the
+/// store's generation first, so caches keyed by generation never serve a listing older than a
+/// write, whichever code path made the write.
+pub struct StoreGuard<'a> {
+    guard: MutexGuard<'a, State>,
+    generation: &'a AtomicU64,
+}
+
+impl std::ops::Deref for StoreGuard<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for StoreGuard<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        &mut self.guard
+    }
 }
 
 impl Store {
@@ -355,8 +380,16 @@ impl Store {
 
     /// Locks the state. A panic in another request must not wedge the registry, so a
     /// poisoned lock is taken over as is.
-    pub fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    pub fn lock(&self) -> StoreGuard<'_> {
+        StoreGuard {
+            guard: self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
+            generation: &self.generation,
+        }
+    }
+
+    /// The write generation: it changes whenever the state may have changed.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// A fresh opaque id of `hex_len` hex characters (upload uuids, tokens): a counter and

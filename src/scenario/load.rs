@@ -15,7 +15,13 @@ pub struct Loaded {
 
 /// Parses one scenario text.
 pub fn parse(path: &Path, text: &str) -> Result<ScenarioFile, Diagnostic> {
-    serde_yaml_ng::from_str::<ScenarioFile>(text).map_err(|e| to_diagnostic(path, text, &e))
+    parse_as::<ScenarioFile>(path, text)
+}
+
+/// Parses any YAML file referee reads (scenarios, load profiles) with the same diagnostics:
+/// line, column, did-you-mean.
+pub fn parse_as<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, Diagnostic> {
+    serde_yaml_ng::from_str::<T>(text).map_err(|e| to_diagnostic(path, text, &e))
 }
 
 fn to_diagnostic(path: &Path, text: &str, e: &serde_yaml_ng::Error) -> Diagnostic {

@@ -11,7 +11,7 @@ use crate::oci::Digest;
 use crate::registry::errors::{OciError, err, finish, plain_404, reply, unknown_manifest};
 use crate::registry::faults::Faults;
 use crate::registry::referrers_index::{Listing, QueryError, ReferrersQuery};
-use crate::registry::shared::Shared;
+use crate::registry::shared::{CachedPage, Shared};
 use crate::registry::store::IMAGE_INDEX;
 use crate::registry::syntax::parse_query;
 use axum::http::{StatusCode, header};
@@ -40,6 +40,9 @@ pub fn referrers(shared: &Shared, name: &str, digest: &str, path: &str, query: &
         }
     };
 
+    if shared.fast_listing {
+        return fast_page(shared, name, &subject, &request, path, query);
+    }
     let st = shared.store.lock();
     if faults.unknown_repo_plain_404 && st.repo(name).is_none() {
         return plain_404();
@@ -54,6 +57,28 @@ pub fn referrers(shared: &Shared, name: &str, digest: &str, path: &str, query: &
     if repeat && faults.cache_drops_filters_header {
         resp.headers_mut().remove("OCI-Filters-Applied");
     }
+    resp
+}
+
+/// The answer of a registry without faults: a page is built once per store generation and
+/// served from [`Shared::pages`] until the next write, so reading a page costs the same at every
+/// fan-out (no per-request walk over the subject's referrers, no serialization).
+fn fast_page(shared: &Shared, name: &str, subject: &Digest, request: &ReferrersQuery, path: &str, query: &str) -> Response {
+    let key = format!("{name} {subject} {query}");
+    let generation = shared.store.generation();
+    if let Some(page) = shared.pages.get(&key, generation) {
+        return page.response();
+    }
+    // The generation is read before the listing is built: a write in between leaves the entry
+    // tagged with the older generation, so it is rebuilt, never served stale.
+    let listing = {
+        let st = shared.store.lock();
+        shared.referrers.list(&st, name, subject, request)
+    };
+    let (builder, body) = answer_parts(&shared.config.faults, &listing, request, name, subject, path, query);
+    let page = CachedPage::new(builder, body);
+    let resp = page.response();
+    shared.pages.put(key, generation, page);
     resp
 }
 
@@ -119,6 +144,20 @@ fn answer(
     path: &str,
     query: &str,
 ) -> Response {
+    let (builder, body) = answer_parts(faults, listing, request, name, subject, path, query);
+    finish(builder, body)
+}
+
+/// The 200 answer's status and headers, and its body.
+fn answer_parts(
+    faults: &Faults,
+    listing: &Listing,
+    request: &ReferrersQuery,
+    name: &str,
+    subject: &Digest,
+    path: &str,
+    query: &str,
+) -> (axum::http::response::Builder, String) {
     let body = listing.body(faults.referrers_null_list);
     let json_type = faults.referrers_content_type_json || (faults.later_pages_bad_content_type && request.cursor.is_some());
     let mut resp = reply(StatusCode::OK).header(
@@ -159,5 +198,5 @@ fn answer(
         };
         resp = resp.header(header::LINK, link);
     }
-    finish(resp, body)
+    (resp, body)
 }
