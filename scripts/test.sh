@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need, then runs every test.
-#   - Debian's docker-registry (distribution 2.8.2) and openssl, via apt-get
+#   - Debian's docker-registry (distribution 2.8.2), openssl and chromium (the load report's
+#     screenshot test), via apt-get
 #   - ferro-oci-server 1.0.0, via cargo install --locked
 # then runs every test, and last installs referee itself and runs the library from an empty
 # directory (the check library is built into the binary).
@@ -15,6 +16,7 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 missing=()
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "==> installing ${missing[*]} (Debian packages)"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -25,6 +27,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 docker-registry --version
 openssl version
+chromium --version 2>/dev/null || echo "chromium: $(command -v chromium)"
 
 # Never run ferro-oci-server to ask its version: it takes no flags, ignores them and starts
 # serving on 0.0.0.0:8080. cargo's own install list answers instead.

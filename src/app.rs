@@ -45,6 +45,9 @@ pub struct RunConfig {
     /// Stop cleanly on the first Ctrl-C or SIGTERM (the step in flight finishes, what was
     /// pushed is deleted, reports are written) and at once on the second (the CLI sets it).
     pub handle_signals: bool,
+    /// Scenarios run at the same time (`--jobs`); those with a parallel block or a lifecycle
+    /// hook run alone.
+    pub jobs: usize,
 }
 
 impl RunConfig {
@@ -72,6 +75,7 @@ impl RunConfig {
             handle_signals: false,
             hooks: vec![],
             mirrors: vec![],
+            jobs: crate::exec::DEFAULT_JOBS,
         }
     }
 }
@@ -326,7 +330,7 @@ pub async fn run(cfg: RunConfig) -> Result<RunOutput, AppError> {
     let run_id = exec::new_run_id();
     let left = format!("{}/*-{run_id}", cfg.repo_prefix.trim_matches('/'));
     let watcher = cfg.handle_signals.then(|| tokio::spawn(watch_signals(stop.clone(), left)));
-    let opts = RunOptions { stop: Some(stop), run_id: Some(run_id), ..opts };
+    let opts = RunOptions { stop: Some(stop), run_id: Some(run_id), jobs: cfg.jobs, ..opts };
     let rep = exec::run(&plan, &client, &opts, &mut |ev| {
         if !quiet {
             term.event(ev)

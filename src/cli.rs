@@ -99,6 +99,10 @@ pub struct RunArgs {
     /// (a broken SHOULD or reading too).
     #[arg(long, value_enum, default_value = "fail")]
     pub fail_on: crate::exit::FailOn,
+    /// Scenarios run at the same time, each in repositories of its own (those with a parallel
+    /// block or a lifecycle hook run alone); reports keep the library's order.
+    #[arg(long, default_value_t = crate::exec::DEFAULT_JOBS as u64, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub jobs: u64,
 }
 
 #[derive(Debug, clap::Args)]

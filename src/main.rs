@@ -78,6 +78,7 @@ async fn run(a: RunArgs) -> i32 {
         mirrors: a.mirrors,
         scenarios: a.scenarios,
         handle_signals: true,
+        jobs: a.jobs as usize,
     };
     match app::run(cfg).await {
         Ok(out) if out.report.interrupted => exit::INTERRUPTED,

@@ -368,7 +368,9 @@ impl Client {
         if announced.is_some_and(|n| n > limit as u64) {
             return Err(ClientError::BodyTooLarge { url: url.to_string(), limit });
         }
-        let mut body = Vec::new();
+        // Room for what the answer announced (within the bound), so a large list is not
+        // copied again and again as it grows.
+        let mut body = Vec::with_capacity(announced.map_or(0, |n| n.min(limit as u64).min(16 << 20) as usize));
         // Bounded: stops at `limit` bytes; the client timeout bounds the time.
         loop {
             let chunk = match resp.chunk().await {

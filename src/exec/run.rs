@@ -11,6 +11,7 @@ use crate::client::{Client, ClientError, Exchange, Scope};
 use crate::oci::ManifestBuilder;
 use crate::plan::{CheckInfo, Plan, PlannedScenario};
 use crate::scenario::{Capability, Citation};
+use futures::StreamExt;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -36,7 +37,13 @@ pub struct RunOptions {
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// The run's id (in every repository name); a fresh one when `None`.
     pub run_id: Option<String>,
+    /// Scenarios run at the same time (each in repositories of its own); those with a
+    /// parallel block or a lifecycle hook run alone.
+    pub jobs: usize,
 }
+
+/// The default of `--jobs`.
+pub const DEFAULT_JOBS: usize = 8;
 
 impl RunOptions {
     fn stopped(&self) -> bool {
@@ -60,8 +67,16 @@ impl Default for RunOptions {
             mirrors: vec![],
             stop: None,
             run_id: None,
+            jobs: 1,
         }
     }
+}
+
+/// Whether `s` must have the registry to itself: a lifecycle hook (garbage collection, a
+/// restart, switching the referrers API) acts on every repository, and a parallel block
+/// measures races that other traffic would blur.
+pub fn runs_alone(s: &PlannedScenario) -> bool {
+    s.file.steps.iter().any(|st| matches!(st.action, crate::scenario::Action::Hook(_) | crate::scenario::Action::Parallel(_)))
 }
 
 /// Runs the plan against the registry behind `client`.
@@ -105,8 +120,58 @@ pub async fn run(plan: &Plan, client: &Client, opts: &RunOptions, sink: &mut dyn
         }
     }
     sink(RunEvent::Probed(&report.capabilities));
-    for s in &plan.scenarios {
+    let caps = report.capabilities.clone();
+    let (prefix, run_id, caps) = (&prefix, &run_id, &caps);
+    let one = |i: usize| async move {
+        let s = &plan.scenarios[i];
         if opts.stopped() {
+            return (i, None);
+        }
+        let repo = format!("{prefix}/{}-{run_id}", slug(&s.id));
+        let mut residue = vec![];
+        let results = run_scenario(s, &client.fork(), &repo, caps, opts, &mut residue).await;
+        (i, Some((repo, results, residue)))
+    };
+    // Scenarios that need the registry to themselves run first, one at a time; then the others,
+    // up to `jobs` at a time, the costliest first so the longest one does not start last.
+    // Results are reported in the library's order whatever order they finish in.
+    let (alone, shared): (Vec<usize>, Vec<usize>) = (0..plan.scenarios.len()).partition(|&i| runs_alone(&plan.scenarios[i]));
+    let mut shared = shared;
+    shared.sort_by_key(|&i| std::cmp::Reverse(cost(&plan.scenarios[i])));
+    let mut slots: Vec<Option<Option<ScenarioRun>>> = (0..plan.scenarios.len()).map(|_| None).collect();
+    let mut emitted = 0;
+    for i in alone {
+        let (i, out) = one(i).await;
+        slots[i] = Some(out);
+        emit_ready(plan, &mut slots, &mut emitted, &mut report, opts, sink);
+    }
+    let mut done = futures::stream::iter(shared.into_iter().map(one)).buffer_unordered(opts.jobs.max(1));
+    while let Some((i, out)) = done.next().await {
+        slots[i] = Some(out);
+        emit_ready(plan, &mut slots, &mut emitted, &mut report, opts, sink);
+    }
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    report
+}
+
+/// What one scenario gave: its repository, its results, what it could not delete (`None`
+/// when the run was stopped before it started).
+type ScenarioRun = (String, Vec<CheckResult>, Vec<Residue>);
+
+/// Reports every finished scenario whose predecessors in the library are all reported.
+fn emit_ready(
+    plan: &Plan,
+    slots: &mut [Option<Option<ScenarioRun>>],
+    emitted: &mut usize,
+    report: &mut RunReport,
+    opts: &RunOptions,
+    sink: &mut dyn FnMut(RunEvent),
+) {
+    while *emitted < slots.len() {
+        let Some(out) = slots[*emitted].take() else { return };
+        let s = &plan.scenarios[*emitted];
+        *emitted += 1;
+        let Some((repo, results, residue)) = out else {
             report.interrupted = true;
             for info in &s.checks {
                 let r = result(info, Outcome::Errored, INTERRUPTED.into(), vec![]);
@@ -114,18 +179,28 @@ pub async fn run(plan: &Plan, client: &Client, opts: &RunOptions, sink: &mut dyn
                 report.checks.push(r);
             }
             continue;
-        }
-        let repo = format!("{prefix}/{}-{run_id}", slug(&s.id));
+        };
         sink(RunEvent::ScenarioStarted { id: &s.id, repository: &repo });
-        let results = run_scenario(s, &client.fork(), &repo, &report.capabilities, opts, &mut report.residue).await;
         for r in results {
             sink(RunEvent::CheckFinished(&r));
             report.checks.push(r);
         }
+        report.residue.extend(residue);
         report.interrupted |= opts.stopped();
     }
-    report.duration_ms = started.elapsed().as_millis() as u64;
-    report
+}
+
+/// A rough cost, to start the longest scenarios first: its steps, a step pushing a large
+/// manifest counting as many (a 900 KB annotation as ten steps).
+fn cost(s: &PlannedScenario) -> usize {
+    s.file
+        .steps
+        .iter()
+        .map(|st| match &st.action {
+            crate::scenario::Action::PushArtifact(a) => 1 + a.annotation_bytes / 90_000,
+            _ => 1,
+        })
+        .sum()
 }
 
 fn result(info: &CheckInfo, outcome: Outcome, reason: String, transcript: Vec<Exchange>) -> CheckResult {

@@ -78,9 +78,11 @@ pub async fn run(host: &str, drive: &Drive, job: Job, stop: Arc<AtomicBool>) -> 
             let counter = counter.clone();
             let stop = stop.clone();
             Box::pin(async move {
-                if stop.load(Ordering::SeqCst) {
-                    // Our own signal watcher asked to stop: goose's switch ends the attack.
+                if stop.load(Ordering::SeqCst) || interrupted() {
+                    // Asked to stop: goose's switch ends the attack. The pause yields to goose's
+                    // controller, which a user spinning on a ready future would starve.
                     goose::trigger_killswitch("referee: interrupted");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                     return Ok(());
                 }
                 let started = Instant::now();
@@ -120,5 +122,8 @@ fn configuration(host: &str, drive: &Drive) -> GooseConfiguration {
     c.no_error_summary = true;
     c.no_telnet = true;
     c.co_mitigation = drive.co_mitigation.then_some(goose::metrics::GooseCoordinatedOmissionMitigation::Average);
+    // referee records its own histograms: goose's metrics would only cost time per request,
+    // except that its coordinated-omission mitigation works on them.
+    c.no_metrics = !drive.co_mitigation;
     c
 }

@@ -378,6 +378,7 @@ fn fanout_plot(series: &[SeriesReport]) -> String {
         let labels = fanouts.clone();
         let _ = chart
             .configure_mesh()
+            .light_line_style(TRANSPARENT)
             .x_labels(n)
             .x_label_formatter(&|x| labels.get(x.round().max(0.0) as usize).map(|f| f.to_string()).unwrap_or_default())
             .x_desc("referrers per subject")
@@ -426,6 +427,7 @@ fn percentile_plot(series: &[SeriesReport]) -> String {
         let Ok(mut chart) = chart else { return svg_fallback("cannot draw") };
         let _ = chart
             .configure_mesh()
+            .light_line_style(TRANSPARENT)
             .x_labels(5)
             .x_label_formatter(&|x| match x.round() as i64 {
                 0 => "p0".into(),

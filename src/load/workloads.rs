@@ -92,7 +92,7 @@ fn failure(e: &ClientError) -> &'static str {
 
 /// One read of a referrers list: time to the first page's headers under `first`, time to the
 /// end of the last page under `whole` (following `Link`, at most [`seed::MAX_PAGES`] pages).
-async fn read_list(client: &Client, rec: &Recorder, repo: &str, url: Url, first: &SeriesKey, whole: &SeriesKey) {
+pub async fn read_list(client: &Client, rec: &Recorder, repo: &str, url: Url, first: &SeriesKey, whole: &SeriesKey) {
     let started = Instant::now();
     let mut url = url;
     for page in 0..seed::MAX_PAGES {
@@ -368,6 +368,9 @@ async fn tag_add(
                     believed.lock().unwrap_or_else(|e| e.into_inner()).push(built);
                 }
                 TagWrite::NoEtag => rec.error(key, "no-etag"),
+                // The client wrote nothing: the tag held something other than an index, or
+                // its read answered neither 200 nor 404.
+                _ if !matches!(out.read.status, 200 | 404) => rec.error(key, &format!("not-written-read-{}", out.read.status)),
                 _ => rec.error(key, "not-written"),
             }
         }
