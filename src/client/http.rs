@@ -304,40 +304,10 @@ impl Client {
         if let Some(b) = body {
             rb = rb.body(b);
         }
-        let mut exchange = Exchange {
-            method: method.to_string(),
-            url: url.to_string(),
-            request_headers: req_headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), redact_header(k.as_str(), v.to_str().unwrap_or("<binary>"))))
-                .collect(),
-            request_body_bytes: body_len,
-            status: None,
-            response_headers: vec![],
-            body_excerpt: String::new(),
-            body_bytes: 0,
-            elapsed_ms: 0,
-            error: None,
-        };
         let result = self.read(rb, &url, started).await;
-        exchange.elapsed_ms = started.elapsed().as_millis() as u64;
-        match &result {
-            Ok((r, _)) => {
-                exchange.status = Some(r.status);
-                exchange.response_headers = r
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), redact_header(k.as_str(), v.to_str().unwrap_or("<binary>"))))
-                    .collect();
-                exchange.body_bytes = r.body.len();
-                // A token endpoint's body is a credential: never recorded.
-                let is_token = String::from_utf8_lossy(&r.body[..r.body.len().min(4096)]).contains("token\"");
-                exchange.body_excerpt =
-                    if is_token { "<token response redacted>".into() } else { excerpt(&r.body) };
-            }
-            Err(e) => exchange.error = Some(e.to_string()),
-        }
+        // Load runs record nothing: building the record would cost time on every request.
         if self.shared.cfg.record {
+            let exchange = record(method, &url, &req_headers, body_len, started, &result);
             self.transcript.lock().expect("transcript lock").push(exchange);
         }
         result
@@ -393,6 +363,44 @@ impl Client {
         }
         Ok((Response { status, headers, body, url: final_url }, first_byte))
     }
+}
+
+/// The transcript entry of one exchange: headers redacted, a body excerpt (none for a token
+/// response: it is a credential).
+fn record(
+    method: Method,
+    url: &Url,
+    req_headers: &HeaderMap,
+    body_len: usize,
+    started: Instant,
+    result: &Result<(Response, Duration), ClientError>,
+) -> Exchange {
+    let headers = |h: &HeaderMap| -> Vec<(String, String)> {
+        h.iter().map(|(k, v)| (k.to_string(), redact_header(k.as_str(), v.to_str().unwrap_or("<binary>")))).collect()
+    };
+    let mut exchange = Exchange {
+        method: method.to_string(),
+        url: url.to_string(),
+        request_headers: headers(req_headers),
+        request_body_bytes: body_len,
+        status: None,
+        response_headers: vec![],
+        body_excerpt: String::new(),
+        body_bytes: 0,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        error: None,
+    };
+    match result {
+        Ok((r, _)) => {
+            exchange.status = Some(r.status);
+            exchange.response_headers = headers(&r.headers);
+            exchange.body_bytes = r.body.len();
+            let is_token = String::from_utf8_lossy(&r.body[..r.body.len().min(4096)]).contains("token\"");
+            exchange.body_excerpt = if is_token { "<token response redacted>".into() } else { excerpt(&r.body) };
+        }
+        Err(e) => exchange.error = Some(e.to_string()),
+    }
+    exchange
 }
 
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {

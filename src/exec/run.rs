@@ -72,11 +72,27 @@ impl Default for RunOptions {
     }
 }
 
+/// A scenario pushing this many bytes of manifests or more runs alone (see [`runs_alone`]).
+pub const HEAVY_BYTES: usize = 1_000_000;
+
 /// Whether `s` must have the registry to itself: a lifecycle hook (garbage collection, a
-/// restart, switching the referrers API) acts on every repository, and a parallel block
-/// measures races that other traffic would blur.
+/// restart, switching the referrers API) acts on every repository; a parallel block measures
+/// races that other traffic would blur; and a scenario pushing [`HEAVY_BYTES`] of manifests
+/// slows every other scenario on a registry whose listing reads its whole storage (seen on
+/// ferro-oci-server 1.0.0: the library took 22 s beside the pagination scenario's ten 900 KB
+/// referrers, 5 s without).
 pub fn runs_alone(s: &PlannedScenario) -> bool {
-    s.file.steps.iter().any(|st| matches!(st.action, crate::scenario::Action::Hook(_) | crate::scenario::Action::Parallel(_)))
+    let heavy: usize = s
+        .file
+        .steps
+        .iter()
+        .map(|st| match &st.action {
+            crate::scenario::Action::PushArtifact(a) => a.annotation_bytes,
+            _ => 0,
+        })
+        .sum();
+    heavy >= HEAVY_BYTES
+        || s.file.steps.iter().any(|st| matches!(st.action, crate::scenario::Action::Hook(_) | crate::scenario::Action::Parallel(_)))
 }
 
 /// Runs the plan against the registry behind `client`.

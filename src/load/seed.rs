@@ -55,7 +55,7 @@ pub async fn subject(client: &Client, repo: &str, seed: &str, pushed: &mut Pushe
 /// The `i`-th load referrer of `subject`: an artifact of type A (even `i`) or B (odd), unique
 /// by an annotation, sharing its blobs with every other load referrer.
 pub fn referrer(subject: &Built, i: u64, tag: &str) -> Built {
-    let at = if i % 2 == 0 { TYPE_A } else { TYPE_B };
+    let at = if i.is_multiple_of(2) { TYPE_A } else { TYPE_B };
     ManifestBuilder::artifact("load", at)
         .annotation("dev.referee.load.n", &format!("{tag}-{i}"))
         .subject(subject.descriptor())
