@@ -126,3 +126,23 @@ async fn wrong_credentials_end_as_errored_unauthorized() {
     assert_eq!(out.report.count(Outcome::Failed), 0);
     reg.shutdown().await;
 }
+
+/// `--jobs`: scenarios finish in any order, but every report lists checks in the library's
+/// order, and a run with many jobs gives the same verdicts as one at a time.
+#[tokio::test]
+async fn concurrent_scenarios_are_reported_in_library_order() {
+    let filter: Vec<String> = ["baseline", "concurrency", "pagination", "subject-push", "gc-retention"].map(String::from).to_vec();
+    let plan = app::load_library(Some(&scenarios()), &filter).expect("library");
+    let planned: Vec<String> = plan.checks().map(|c| c.id.clone()).collect();
+    assert!(plan.scenarios.iter().any(referee::exec::runs_alone), "the filter includes scenarios that run alone");
+    let mut verdicts = vec![];
+    for jobs in [8, 1] {
+        let cfg = RunConfig { filter: filter.clone(), jobs, ..RunConfig::new(scenarios()) };
+        let out = app::run(cfg).await.expect("run");
+        let ids: Vec<String> = out.report.checks.iter().map(|c| c.info.id.clone()).collect();
+        assert_eq!(ids, planned, "--jobs {jobs}");
+        verdicts.push(out.report.checks.iter().map(|c| (c.info.id.clone(), c.outcome)).collect::<Vec<_>>());
+    }
+    assert_eq!(verdicts[0], verdicts[1]);
+    assert!(verdicts[0].iter().all(|(_, o)| *o == Outcome::Passed), "{:?}", verdicts[0]);
+}

@@ -140,6 +140,8 @@ struct Shared {
 pub struct Client {
     shared: Arc<Shared>,
     transcript: Arc<Mutex<Vec<Exchange>>>,
+    /// Read answers to the end but keep no body (load measurements, see [`Client::discarding`]).
+    discard_body: bool,
 }
 
 impl Client {
@@ -158,12 +160,20 @@ impl Client {
         Ok(Client {
             shared: Arc::new(Shared { http, cfg, base, auth: Mutex::new(HashMap::new()), saw_bearer: Default::default() }),
             transcript: Arc::new(Mutex::new(Vec::new())),
+            discard_body: false,
         })
     }
 
     /// A client sharing connections and credentials, with an empty transcript of its own.
     pub fn fork(&self) -> Client {
-        Client { shared: self.shared.clone(), transcript: Arc::new(Mutex::new(Vec::new())) }
+        Client { shared: self.shared.clone(), transcript: Arc::new(Mutex::new(Vec::new())), discard_body: false }
+    }
+
+    /// A client sharing connections and credentials that reads every answer to its end (within
+    /// the size bound) but keeps no body: what a load measurement needs (status, headers, the
+    /// time to the last byte) without copying megabytes of lists it never looks at.
+    pub fn discarding(&self) -> Client {
+        Client { discard_body: true, ..self.fork() }
     }
 
     pub fn base(&self) -> &Url {
@@ -340,7 +350,9 @@ impl Client {
         }
         // Room for what the answer announced (within the bound), so a large list is not
         // copied again and again as it grows.
-        let mut body = Vec::with_capacity(announced.map_or(0, |n| n.min(limit as u64).min(16 << 20) as usize));
+        let room = if self.discard_body { 0 } else { announced.map_or(0, |n| n.min(limit as u64).min(16 << 20) as usize) };
+        let mut body = Vec::with_capacity(room);
+        let mut received = 0usize;
         // Bounded: stops at `limit` bytes; the client timeout bounds the time.
         loop {
             let chunk = match resp.chunk().await {
@@ -350,16 +362,19 @@ impl Client {
                 Err(e) => {
                     return Err(ClientError::BodyIncomplete {
                         url: url.to_string(),
-                        received: body.len(),
+                        received,
                         expected: announced,
                         msg: format!("the connection closed mid-body ({})", root_cause(&e)),
                     });
                 }
             };
-            if body.len() + chunk.len() > limit {
+            received += chunk.len();
+            if received > limit {
                 return Err(ClientError::BodyTooLarge { url: url.to_string(), limit });
             }
-            body.extend_from_slice(&chunk);
+            if !self.discard_body {
+                body.extend_from_slice(&chunk);
+            }
         }
         Ok((Response { status, headers, body, url: final_url }, first_byte))
     }

@@ -168,6 +168,10 @@ impl Recorder {
 
     fn with<T>(&self, key: &SeriesKey, f: impl FnOnce(&mut Series) -> T) -> T {
         let mut all = self.series.lock().unwrap_or_else(|e| e.into_inner());
+        // The key is cloned only the first time a series is seen.
+        if let Some(s) = all.get_mut(key) {
+            return f(s);
+        }
         f(all.entry(key.clone()).or_default())
     }
 

@@ -93,7 +93,7 @@ pub fn parse_shard(s: &str) -> Result<Shard, String> {
 /// The profile with the command line's overrides, validated; and its thresholds.
 fn resolve(cfg: &LoadConfig) -> Result<(LoadProfile, Vec<Threshold>), AppError> {
     let mut p = profile::find(&cfg.profile).map_err(|e| match e {
-        profile::ProfileError::Invalid(d) => AppError::Input(d.to_string()),
+        profile::ProfileError::Invalid(d) => AppError::Invalid(vec![*d]),
         other => AppError::Usage(other.to_string()),
     })?;
     if let Some(u) = cfg.users {
@@ -106,7 +106,7 @@ fn resolve(cfg: &LoadConfig) -> Result<(LoadProfile, Vec<Threshold>), AppError> 
         p.run_time = cfg.run_time;
         p.iterations = cfg.iterations;
     }
-    let text = serde_yaml_ng::to_string(&p).map_err(|e| AppError::Harness(e.to_string()))?;
+    let text = serde_yaml_ng::to_string(&p).map_err(|e| harness(e.to_string()))?;
     profile::parse(std::path::Path::new("<profile with command-line overrides>"), &text).map_err(|e| AppError::Usage(e.to_string()))?;
     let mut thresholds = vec![];
     for t in p.thresholds.iter().chain(&cfg.thresholds) {
@@ -138,7 +138,7 @@ pub async fn run(cfg: LoadConfig) -> Result<LoadOutput, AppError> {
         None => {
             let reg = EmbeddedRegistry::start(cfg.embedded.clone(), "127.0.0.1:0".parse().expect("addr"))
                 .await
-                .map_err(|e| AppError::Harness(format!("cannot start the embedded registry: {e}")))?;
+                .map_err(|e| harness(format!("cannot start the embedded registry: {e}")))?;
             let url = reg.url();
             registry = Some(reg);
             url
@@ -152,7 +152,7 @@ pub async fn run(cfg: LoadConfig) -> Result<LoadOutput, AppError> {
         record: false,
         ..ClientConfig::new(&base)
     })
-    .map_err(|e| AppError::Harness(e.to_string()))?;
+    .map_err(|e| harness(e.to_string()))?;
     let result = measure(&cfg, &p, &thresholds, baseline.as_ref(), &client, &base).await;
     if let Some(r) = registry {
         r.shutdown().await;
@@ -260,19 +260,24 @@ async fn measure(
     if let Some(b) = baseline {
         report.gate.extend(gate::baseline(&b.series_map(), &series, cfg.tolerance));
     }
-    let files = report.write_all(&cfg.out_dir).map_err(AppError::Harness)?;
+    let files = report.write_all(&cfg.out_dir).map_err(harness)?;
     if let Err(e) = outcome {
-        return Err(AppError::Harness(format!("{e}\n(reports written to {})", cfg.out_dir.display())));
+        return Err(harness(format!("{e}\n(reports written to {})", cfg.out_dir.display())));
     }
     Ok(LoadOutput { report, files })
+}
+
+/// The harness's own trouble (exit code 3), said as an error.
+fn harness(msg: String) -> AppError {
+    AppError::Harness(format!("error: {msg}"))
 }
 
 /// The registry answers `GET /v2/` (any status but a connection error or a non-registry).
 async fn reachable(client: &Client, base: &str) -> Result<(), AppError> {
     match client.ping().await {
         Ok(r) if r.status == 200 || r.status == 401 => Ok(()),
-        Ok(r) => Err(AppError::Harness(format!("this does not look like an OCI registry: GET {base}/v2/ answered {}", r.describe()))),
-        Err(e) => Err(AppError::Harness(e.to_string())),
+        Ok(r) => Err(harness(format!("this does not look like an OCI registry: GET {base}/v2/ answered {}", r.describe()))),
+        Err(e) => Err(harness(e.to_string())),
     }
 }
 

@@ -131,7 +131,7 @@ pub async fn read_list(client: &Client, rec: &Recorder, repo: &str, url: Url, fi
 }
 
 fn read_job(env: &Env, url: Url, first: SeriesKey, whole: SeriesKey) -> Job {
-    let (client, rec, repo) = (env.client.clone(), env.rec.clone(), env.repo.clone());
+    let (client, rec, repo) = (env.client.discarding(), env.rec.clone(), env.repo.clone());
     Arc::new(move |_| {
         let (client, rec, repo, url, first, whole) = (client.clone(), rec.clone(), repo.clone(), url.clone(), first.clone(), whole.clone());
         Box::pin(async move { read_list(&client, &rec, &repo, url, &first, &whole).await })
@@ -259,7 +259,7 @@ async fn fallback_read(env: &Env, p: &LoadProfile, drive: &Drive) -> Result<(), 
         let key = |kind: &str| SeriesKey { fanout: Some(f), ..SeriesKey::new(kind) };
         let (probe, tag_get, both) = (key("fallback-probe"), key("fallback-tag-get"), key("fallback-read"));
         let label = both.label();
-        let (client, rec, repo) = (env.client.clone(), env.rec.clone(), env.repo.clone());
+        let (client, rec, repo) = (env.client.discarding(), env.rec.clone(), env.repo.clone());
         let tag = referrers_tag(subject.digest.as_str());
         let api = env.client.referrers_url(&env.repo, subject.digest.as_str(), None, None).map_err(|e| e.to_string())?;
         let job: Job = Arc::new(move |_| {
@@ -426,7 +426,7 @@ async fn mixed(env: &Env, p: &LoadProfile, drive: &Drive) -> Result<(), String> 
         let list = SeriesKey { kind: "mixed-list".into(), ..read.clone() };
         let read_share = u64::from(p.read_percent);
         let job: Job = {
-            let (client, rec, repo, subject, url, written, ids) = (env.client.clone(), env.rec.clone(), env.repo.clone(), subject.clone(), url.clone(), written.clone(), ids.clone());
+            let (client, rec, repo, subject, url, written, ids) = (env.client.discarding(), env.rec.clone(), env.repo.clone(), subject.clone(), url.clone(), written.clone(), ids.clone());
             Arc::new(move |n| {
                 let (client, rec, repo, url, written) = (client.clone(), rec.clone(), repo.clone(), url.clone(), written.clone());
                 let (read, push, list) = (read.clone(), push.clone(), list.clone());
