@@ -234,6 +234,12 @@ impl LoadReport {
             );
         }
         let notes: String = self.notes.iter().map(|n| format!("<li>{}</li>", esc(n))).collect();
+        let counters: String = self
+            .series
+            .iter()
+            .filter(|r| !r.counters.is_empty())
+            .map(|r| format!("<li>{}: {}</li>", esc(&r.key.label()), esc(&r.counters.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "))))
+            .collect();
         let gate: String = self
             .gate
             .iter()
@@ -263,6 +269,7 @@ tr.fail td {{ background: #fdd; }} tr.pass td {{ background: #dfd; }}
 </div>
 <table><tr><th>series</th><th>requests</th><th>req/s</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>errors</th></tr>
 {rows}</table>
+{counters}
 {notes}
 {gate}
 </body></html>
@@ -274,6 +281,7 @@ tr.fail td {{ background: #fdd; }} tr.pass td {{ background: #dfd; }}
             interrupted = if self.interrupted { " · <b>interrupted</b>" } else { "" },
             fanout = fanout_plot(&self.series),
             percentiles = percentile_plot(&self.series),
+            counters = if counters.is_empty() { String::new() } else { format!("<h2>Counters</h2><ul>{counters}</ul>") },
             notes = if notes.is_empty() { String::new() } else { format!("<h2>Observed</h2><ul>{notes}</ul>") },
             gate = if gate.is_empty() { String::new() } else { format!("<h2>Gate</h2><table>{gate}</table>") },
         )
@@ -367,6 +375,14 @@ fn fanout_plot(series: &[SeriesReport]) -> String {
     {
         let root = SVGBackend::with_string(&mut svg, PLOT).into_drawing_area();
         let _ = root.fill(&FANOUT_BG);
+        if lines.is_empty() {
+            // A profile without fan-out steps (fallback-push): say so rather than draw empty axes.
+            let style = ("sans-serif", 16).into_font().color(&BLACK);
+            let _ = root.draw_text("this profile has no fan-out steps", &style, (180, 190));
+            let _ = root.present();
+            drop(root);
+            return svg;
+        }
         let n = fanouts.len().max(1);
         let chart = ChartBuilder::on(&root)
             .caption("latency by fan-out", ("sans-serif", 18))
