@@ -167,6 +167,18 @@ fn fallback_profiles_against_docker_registry() {
     assert_eq!((tag.requests, tag.errors.len()), (10, 0), "{:?}", tag.errors);
     assert!(r.residue.is_empty(), "{:?}", r.residue);
 
+    // referrers-read has nothing to measure there: it says so, and a threshold on it fails.
+    let none = run(LoadConfig {
+        target: Some(reg.url.clone()),
+        fanouts: Some(vec![1]),
+        thresholds: vec!["referrers-read p99 < 10s".into()],
+        ..small("referrers-read", dir.path())
+    });
+    assert!(none.report.series.is_empty(), "{:?}", none.report.series.iter().map(|s| s.key.label()).collect::<Vec<_>>());
+    assert!(none.report.notes.iter().any(|n| n.contains("no referrers API")), "{:?}", none.report.notes);
+    assert!(!none.report.gate_passed());
+    assert!(none.report.residue.is_empty(), "{:?}", none.report.residue);
+
     let push = run(LoadConfig { target: Some(reg.url.clone()), users: Some(4), ..small("fallback-push", dir.path()) });
     let r = &push.report;
     for label in ["fallback-push", "fallback-push-if-match"] {
