@@ -14,6 +14,7 @@ pub mod cli;
 pub mod client;
 pub mod exec;
 pub mod exit;
+pub mod graph;
 pub mod load;
 pub mod oci;
 pub mod plan;

@@ -142,6 +142,7 @@ fn read_job(env: &Env, url: Url, first: SeriesKey, whole: SeriesKey) -> Job {
 /// registry lists them all; gives the subject, and whether the registry has a referrers API
 /// (its first page did not answer 404).
 async fn seeded_subject(env: &Env, n: u64, tag: &str) -> Result<(Built, bool), String> {
+    *env.step.lock().unwrap_or_else(|e| e.into_inner()) = format!("seeding {n} referrers");
     let mut pushed = Pushed::default();
     let result = async {
         let subject = seed::subject(&env.client, &env.repo, &format!("{}-{tag}", env.repo), &mut pushed).await?;
