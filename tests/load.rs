@@ -191,6 +191,24 @@ fn fallback_profiles_against_docker_registry() {
         assert!(lost <= written, "{label}: {lost} lost of {written}");
     }
     assert!(r.residue.is_empty(), "{:?}", r.residue);
+    // Nothing is left behind, whatever became of each tag update: distribution keeps a
+    // revision link per manifest stored in a repository, and a DELETE removes it.
+    let mut links = vec![];
+    collect_links(&reg.storage_dir().join("docker/registry/v2/repositories"), &mut links);
+    assert!(links.is_empty(), "manifests left in docker-registry: {links:?}");
+}
+
+/// `_manifests/revisions/<alg>/<hex>/link` files under `dir`.
+fn collect_links(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect_links(&p, out);
+        } else if p.file_name().is_some_and(|n| n == "link") && p.to_string_lossy().contains("/_manifests/revisions/") {
+            out.push(p);
+        }
+    }
 }
 
 #[test]

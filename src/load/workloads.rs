@@ -323,46 +323,45 @@ async fn fallback_push(env: &Env, p: &LoadProfile, drive: &Drive) -> Result<(), 
         let mut blobs = Pushed::default();
         seed::referrer_blobs(&env.client, &env.repo, &subject, &mut blobs).await?;
         env.pushed(blobs);
-        let believed: Arc<Mutex<Vec<Built>>> = Arc::default();
-        let indexes: Arc<Mutex<Vec<Built>>> = Arc::default();
+        let written: Arc<TagWrites> = Arc::default();
         let job: Job = {
-            let (client, rec, repo, subject, key) = (env.client.clone(), env.rec.clone(), env.repo.clone(), subject.clone(), key.clone());
-            let (believed, indexes) = (believed.clone(), indexes.clone());
+            let (client, rec, repo, subject, key, written) = (env.client.clone(), env.rec.clone(), env.repo.clone(), subject.clone(), key.clone(), written.clone());
             Arc::new(move |n| {
-                let (client, rec, repo, key) = (client.clone(), rec.clone(), repo.clone(), key.clone());
-                let (believed, indexes) = (believed.clone(), indexes.clone());
+                let (client, rec, repo, key, written) = (client.clone(), rec.clone(), repo.clone(), key.clone(), written.clone());
                 let built = fresh_referrer(&subject, n, kind);
                 Box::pin(async move {
                     let how = TagUpdate { op: TagOp::Add, mode: Default::default(), conditional, retries: 10 };
-                    tag_add(&client, &rec, &repo, &key, built, how, &believed, &indexes).await
+                    tag_add(&client, &rec, &repo, &key, built, how, &written).await
                 })
             })
         };
         env.step(key.label(), drive, job).await?;
-        let believed = std::mem::take(&mut *believed.lock().unwrap_or_else(|e| e.into_inner()));
-        let indexes = std::mem::take(&mut *indexes.lock().unwrap_or_else(|e| e.into_inner()));
-        env.pushed(Pushed { manifests: believed.iter().chain(&indexes).cloned().collect(), blobs: vec![] });
+        let take = |m: &Mutex<Vec<Built>>| std::mem::take(&mut *m.lock().unwrap_or_else(|e| e.into_inner()));
+        let (manifests, indexes, believed) = (take(&written.manifests), take(&written.indexes), take(&written.believed));
+        env.pushed(Pushed { manifests: manifests.into_iter().chain(indexes).collect(), blobs: vec![] });
         count_lost(env, &subject, &believed, &key).await;
     }
     Ok(())
 }
 
+/// What the `fallback-push` users wrote.
+#[derive(Debug, Default)]
+struct TagWrites {
+    /// Every referrer manifest pushed (for cleanup, whatever became of its tag update).
+    manifests: Mutex<Vec<Built>>,
+    /// The referrers whose tag update was answered 201: the client believes them listed.
+    believed: Mutex<Vec<Built>>,
+    /// Every index written under the tag with a 201 (each is a manifest to delete).
+    indexes: Mutex<Vec<Built>>,
+}
+
 /// Pushes a referrer and adds it to the referrers tag (the spec's client steps), recording the
 /// whole read-modify-write's latency.
-#[allow(clippy::too_many_arguments)]
-async fn tag_add(
-    client: &Client,
-    rec: &Recorder,
-    repo: &str,
-    key: &SeriesKey,
-    built: Built,
-    how: TagUpdate,
-    believed: &Mutex<Vec<Built>>,
-    indexes: &Mutex<Vec<Built>>,
-) {
+async fn tag_add(client: &Client, rec: &Recorder, repo: &str, key: &SeriesKey, built: Built, how: TagUpdate, w: &TagWrites) {
+    let push = |m: &Mutex<Vec<Built>>, b: &Built| m.lock().unwrap_or_else(|e| e.into_inner()).push(b.clone());
     let started = Instant::now();
     match client.put_manifest(repo, built.digest.as_str(), &built.media_type, &built.bytes).await {
-        Ok(r) if r.status == 201 => {}
+        Ok(r) if r.status == 201 => push(&w.manifests, &built),
         Ok(r) => return rec.error(key, &format!("manifest-{}", r.status)),
         Err(e) => return rec.error(key, failure(&e)),
     }
@@ -371,17 +370,14 @@ async fn tag_add(
             rec.count(key, "retries", u64::from(out.retries));
             let written = matches!(&out.write, TagWrite::Put(r) if r.status == 201);
             if let Some(i) = out.index().filter(|_| written) {
-                indexes.lock().unwrap_or_else(|e| e.into_inner()).push(i.clone());
+                push(&w.indexes, i);
             }
             match out.write {
                 TagWrite::Put(r) if r.status == 201 => {
                     rec.ok(key, started.elapsed());
-                    believed.lock().unwrap_or_else(|e| e.into_inner()).push(built);
+                    push(&w.believed, &built);
                 }
-                TagWrite::Put(r) => {
-                    rec.error(key, &r.status.to_string());
-                    believed.lock().unwrap_or_else(|e| e.into_inner()).push(built);
-                }
+                TagWrite::Put(r) => rec.error(key, &r.status.to_string()),
                 TagWrite::NoEtag => rec.error(key, "no-etag"),
                 // The client wrote nothing: the tag held something other than an index, or
                 // its read answered neither 200 nor 404.
