@@ -222,9 +222,13 @@ impl Client {
         body: Option<Vec<u8>>,
         scope: Scope,
     ) -> Result<(Response, Duration), ClientError> {
-        let cached = self.shared.auth.lock().expect("auth lock").get(&scope).cloned();
-        let first = self.send_once(method.clone(), url.clone(), headers, body.clone(), cached.as_deref()).await?;
-        if first.0.status != 401 {
+        // Credentials go only to the registry itself: a `Link` or `Location` naming another
+        // host is followed without them, and that host's challenge is not answered.
+        let same_origin = url.origin() == self.shared.base.origin();
+        let keep = !self.discard_body;
+        let cached = if same_origin { self.shared.auth.lock().expect("auth lock").get(&scope).cloned() } else { None };
+        let first = self.send_once(method.clone(), url.clone(), headers, body.clone(), cached.as_deref(), keep).await?;
+        if first.0.status != 401 || !same_origin {
             return Ok(first);
         }
         let Some(challenge) = first.0.header("www-authenticate").map(parse_challenge) else {
@@ -247,7 +251,7 @@ impl Client {
             Challenge::Other(_) => return Ok(first),
         };
         self.shared.auth.lock().expect("auth lock").insert(scope, auth.clone());
-        self.send_once(method, url, headers, body, Some(&auth)).await
+        self.send_once(method, url, headers, body, Some(&auth), keep).await
     }
 
     fn basic(&self) -> Option<String> {
@@ -269,7 +273,8 @@ impl Client {
             }
         }
         let basic = self.basic();
-        let (resp, _) = self.send_once(Method::GET, url.clone(), &[], None, basic.as_deref()).await?;
+        // A token answer is read whole even by a discarding client: it is the token.
+        let (resp, _) = self.send_once(Method::GET, url.clone(), &[], None, basic.as_deref(), true).await?;
         if resp.status == 401 || resp.status == 403 {
             let who = self.shared.cfg.username.as_deref().map_or("anonymous".to_string(), |u| format!("user '{u}'"));
             return Err(ClientError::Unauthorized(format!(
@@ -296,6 +301,7 @@ impl Client {
         headers: &[(&str, String)],
         body: Option<Vec<u8>>,
         auth: Option<&str>,
+        keep_body: bool,
     ) -> Result<(Response, Duration), ClientError> {
         let started = Instant::now();
         let mut req_headers = HeaderMap::new();
@@ -314,7 +320,7 @@ impl Client {
         if let Some(b) = body {
             rb = rb.body(b);
         }
-        let result = self.read(rb, &url, started).await;
+        let result = self.read(rb, &url, started, keep_body).await;
         // Load runs record nothing: building the record would cost time on every request.
         if self.shared.cfg.record {
             let exchange = record(method, &url, &req_headers, body_len, started, &result);
@@ -323,7 +329,7 @@ impl Client {
         result
     }
 
-    async fn read(&self, rb: reqwest::RequestBuilder, url: &Url, started: Instant) -> Result<(Response, Duration), ClientError> {
+    async fn read(&self, rb: reqwest::RequestBuilder, url: &Url, started: Instant, keep_body: bool) -> Result<(Response, Duration), ClientError> {
         let map = |e: reqwest::Error| {
             if e.is_timeout() {
                 ClientError::Timeout { url: url.to_string(), secs: self.shared.cfg.timeout.as_secs() }
@@ -350,7 +356,7 @@ impl Client {
         }
         // Room for what the answer announced (within the bound), so a large list is not
         // copied again and again as it grows.
-        let room = if self.discard_body { 0 } else { announced.map_or(0, |n| n.min(limit as u64).min(16 << 20) as usize) };
+        let room = if !keep_body { 0 } else { announced.map_or(0, |n| n.min(limit as u64).min(16 << 20) as usize) };
         let mut body = Vec::with_capacity(room);
         let mut received = 0usize;
         // Bounded: stops at `limit` bytes; the client timeout bounds the time.
@@ -372,7 +378,7 @@ impl Client {
             if received > limit {
                 return Err(ClientError::BodyTooLarge { url: url.to_string(), limit });
             }
-            if !self.discard_body {
+            if keep_body {
                 body.extend_from_slice(&chunk);
             }
         }

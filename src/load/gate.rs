@@ -205,6 +205,17 @@ pub fn thresholds(list: &[Threshold], series: &BTreeMap<SeriesKey, Series>) -> V
             continue;
         }
         for (k, s) in selected {
+            let latency = matches!(t.metric, Metric::Percentile(_) | Metric::Max | Metric::Mean);
+            if latency && s.successes() == 0 {
+                // No latency was measured: every request failed. A gate must not pass on that.
+                out.push(GateResult {
+                    gate: "threshold".into(),
+                    name: format!("{}: {}", k.label(), t.text),
+                    passed: false,
+                    message: format!("{}: no request succeeded ({} failed: {:?}), so there is no latency to compare", k.label(), s.requests(), s.errors),
+                });
+                continue;
+            }
             let got = t.measure(s);
             let passed = t.op.holds(got, t.value);
             let metric_text = t.text.split_whitespace().rev().nth(2).unwrap_or("");
@@ -233,7 +244,16 @@ pub fn baseline(base: &BTreeMap<SeriesKey, Series>, now: &BTreeMap<SeriesKey, Se
     let mut out = vec![];
     for (k, cur) in now {
         let Some(old) = base.get(k) else { continue };
-        if old.hist.is_empty() || cur.hist.is_empty() {
+        if old.successes() == 0 {
+            continue;
+        }
+        if cur.successes() == 0 {
+            out.push(GateResult {
+                gate: "baseline".into(),
+                name: format!("{}: vs baseline", k.label()),
+                passed: false,
+                message: format!("no request succeeded ({:?}), where the baseline had {} successes", cur.errors, old.successes()),
+            });
             continue;
         }
         for (name, q) in [("p50", 0.5), ("p99", 0.99)] {
@@ -310,6 +330,16 @@ mod tests {
         assert!(Threshold::parse("referrers-read p99 < 20").is_err());
         assert!(Threshold::parse("referrers-read p99 ~ 20ms").is_err());
         assert_eq!(Threshold::parse("fallback-push lost-updates == 0").unwrap().metric, Metric::Counter("lost-updates".into()));
+        // Every request failed: no latency threshold passes, nor the baseline.
+        let mut failed = Series::default();
+        failed.error("500");
+        failed.window = std::time::Duration::from_secs(1);
+        let all_failed: BTreeMap<_, _> = [(SeriesKey::new("referrers-read"), failed)].into();
+        assert!(!thresholds(&[Threshold::parse("referrers-read p99 < 20ms").unwrap()], &all_failed)[0].passed);
+        let base: BTreeMap<_, _> = [(SeriesKey::new("referrers-read"), series(&[100, 200]))].into();
+        let r = baseline(&base, &all_failed, 0.2);
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert!(!r[0].passed, "{r:?}");
     }
 
     #[test]

@@ -64,7 +64,9 @@ pub struct Series {
     pub counters: BTreeMap<String, u64>,
     /// The measured window this series was recorded in (for requests per second).
     pub window: Duration,
-    /// Latencies recorded so far and their sum, for coordinated-omission correction.
+    /// Real (not back-filled) successful requests and the sum of their latencies: the mean
+    /// the coordinated-omission correction uses, and the request count.
+    real: u64,
     sum_us: u128,
 }
 
@@ -75,6 +77,7 @@ impl Default for Series {
             errors: BTreeMap::new(),
             counters: BTreeMap::new(),
             window: Duration::ZERO,
+            real: 0,
             sum_us: 0,
         }
     }
@@ -90,7 +93,7 @@ impl Series {
     /// coordinated-omission correction, with the mean latency as the expected interval).
     pub fn record(&mut self, latency: Duration, co_correct: bool) {
         let us = (latency.as_micros().min(u128::from(MAX_US)) as u64).max(1);
-        let n = self.hist.len();
+        let n = self.real;
         if co_correct && n >= 10 {
             let mean = (self.sum_us / u128::from(n)).max(1) as u64;
             // Bounded: record_correct adds at most us / mean extra values.
@@ -99,6 +102,7 @@ impl Series {
             self.hist.saturating_record(us);
         }
         self.sum_us += u128::from(us);
+        self.real += 1;
     }
 
     pub fn error(&mut self, what: &str) {
@@ -109,8 +113,20 @@ impl Series {
         *self.counters.entry(counter.to_string()).or_default() += n;
     }
 
+    /// Requests sent: successes (not the values the coordinated-omission correction adds) and
+    /// failures.
     pub fn requests(&self) -> u64 {
-        self.hist.len() + self.errors.values().sum::<u64>()
+        self.real + self.errors.values().sum::<u64>()
+    }
+
+    /// Successful requests.
+    pub fn successes(&self) -> u64 {
+        self.real
+    }
+
+    /// Restores the success count of a series read back from its buckets.
+    pub fn set_successes(&mut self, n: u64) {
+        self.real = n;
     }
 
     /// The latency at `q` (0–1) in microseconds; 0 for an empty series.
@@ -136,6 +152,7 @@ impl Series {
         }
         self.window = self.window.max(other.window);
         self.sum_us += other.sum_us;
+        self.real += other.real;
     }
 
     /// The histogram's non-empty buckets as `[highest equivalent value, count]`.
@@ -247,6 +264,12 @@ mod tests {
         corrected.record(Duration::from_millis(100), true);
         assert_eq!(plain.hist.len(), 101);
         assert!(corrected.hist.len() > 150, "{}", corrected.hist.len());
+        // Back-filled values are not requests, and do not drag the mean down.
+        assert_eq!(corrected.requests(), 101);
+        for _ in 0..100 {
+            corrected.record(Duration::from_millis(1), true);
+        }
+        assert!(corrected.hist.len() < 400, "the correction fed on itself: {}", corrected.hist.len());
         assert!(corrected.quantile_us(0.9) > plain.quantile_us(0.9));
     }
 }

@@ -218,7 +218,8 @@ mod opt_duration {
         match v {
             None => Ok(None),
             Some(serde_yaml_ng::Value::Number(n)) => {
-                n.as_f64().map(|f| Some(Duration::from_secs_f64(f.max(0.0)))).ok_or_else(|| serde::de::Error::custom("bad number"))
+                let secs = n.as_f64().ok_or_else(|| serde::de::Error::custom("bad number"))?;
+                Duration::try_from_secs_f64(secs).map(Some).map_err(|_| serde::de::Error::custom(format!("{secs} s is not a duration")))
             }
             Some(serde_yaml_ng::Value::String(s)) => super::parse_duration(&s).map(Some).map_err(serde::de::Error::custom),
             Some(_) => Err(serde::de::Error::custom("a duration such as 500ms, 5s or 2m")),

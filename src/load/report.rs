@@ -95,7 +95,9 @@ impl SeriesReport {
         s.hist = Series::from_buckets(&self.buckets);
         s.errors = self.errors.clone();
         s.counters = self.counters.clone();
-        s.window = Duration::from_secs_f64(self.window_ms.max(0.0) / 1000.0);
+        // A hostile or hand-edited file cannot make this panic: out of range is no window.
+        s.window = Duration::try_from_secs_f64(self.window_ms / 1000.0).unwrap_or_default();
+        s.set_successes(self.requests.saturating_sub(self.errors.values().sum::<u64>()));
         s
     }
 }
@@ -477,9 +479,21 @@ fn svg_fallback(msg: &str) -> String {
 /// residue are kept, the gate is judged again by the caller.
 pub fn merge(reports: &[LoadReport]) -> Result<LoadReport, String> {
     let Some(first) = reports.first() else { return Err("nothing to merge".into()) };
+    let mut indices = std::collections::BTreeSet::new();
     for r in reports {
         if r.profile != first.profile || r.workload != first.workload {
             return Err(format!("cannot merge profile {:?} with {:?}", r.profile, first.profile));
+        }
+        if (r.users, r.run_time_ms, r.iterations) != (first.users, first.run_time_ms, first.iterations) {
+            return Err("cannot merge runs with different users, run time or iterations: shards of one run share them".into());
+        }
+        match (r.shard, first.shard) {
+            (Some(a), Some(b)) if a.count == b.count => {
+                if !indices.insert(a.index) {
+                    return Err(format!("shard {}/{} is given twice", a.index, a.count));
+                }
+            }
+            _ => return Err("only shards of one run merge: every report must come from --shard i/N with the same N".into()),
         }
     }
     let mut map: BTreeMap<SeriesKey, Series> = BTreeMap::new();

@@ -210,7 +210,9 @@ async fn measure(
         co_mitigation: cfg.co_mitigation,
         shard: cfg.shard,
     };
-    let drive = Drive { users: drive.share_of(p.users), ..drive };
+    // Each shard starts its users at its share of the rate, so N shards ramp up as one run.
+    let rate = p.increase_rate / cfg.shard.map_or(1.0, |s| s.count as f64);
+    let drive = Drive { users: drive.share_of(p.users), increase_rate: rate, ..drive };
     let progress = (!cfg.quiet).then(|| progress_line(&env));
     let started_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let outcome = workloads::run(&env, p, &drive).await;

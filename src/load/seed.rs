@@ -106,11 +106,10 @@ pub async fn referrers(
     let mut out = Vec::with_capacity(results.len());
     let mut first_error = None;
     for (built, r) in results {
+        // Whatever the answer (a timeout may still have stored it), cleanup deletes it.
+        pushed.manifests.push(built.clone());
         match r {
-            Ok(201) => {
-                pushed.manifests.push(built.clone());
-                out.push(built);
-            }
+            Ok(201) => out.push(built),
             Ok(s) => {
                 first_error.get_or_insert(format!("pushing a referrer to {repo} answered {s}"));
             }

@@ -40,6 +40,9 @@ impl Stub {
     /// Stops serving; waits at most 5 s for open connections.
     pub async fn stop(self) {
         let _ = self.stop.send(());
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.task).await;
+        let abort = self.task.abort_handle();
+        if tokio::time::timeout(std::time::Duration::from_secs(5), self.task).await.is_err() {
+            abort.abort();
+        }
     }
 }

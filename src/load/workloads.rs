@@ -99,7 +99,10 @@ pub async fn read_list(client: &Client, rec: &Recorder, repo: &str, url: Url, fi
         let (resp, ttfb) = match client.send_timed(Method::GET, url, &[], None, Scope::Pull(repo.into())).await {
             Ok(r) => r,
             Err(e) => {
-                rec.error(if page == 0 { first } else { whole }, failure(&e));
+                if page == 0 {
+                    rec.error(first, failure(&e));
+                }
+                rec.error(whole, failure(&e));
                 return;
             }
         };
@@ -206,23 +209,41 @@ async fn referrers_push(env: &Env, p: &LoadProfile, drive: &Drive) -> Result<(),
     seed::referrer_blobs(&env.client, &env.repo, &subject, &mut blobs).await?;
     env.pushed(blobs);
     let key = SeriesKey { fanout: Some(f), ..SeriesKey::new("referrers-push") };
-    let written: Arc<Mutex<Vec<Built>>> = Arc::default();
+    let log: Arc<PushLog> = Arc::default();
     let job: Job = {
-        let (client, rec, repo, subject, key, written) = (env.client.clone(), env.rec.clone(), env.repo.clone(), subject.clone(), key.clone(), written.clone());
+        let (client, rec, repo, subject, key, log) = (env.client.clone(), env.rec.clone(), env.repo.clone(), subject.clone(), key.clone(), log.clone());
         Arc::new(move |n| {
-            let (client, rec, repo, key, written) = (client.clone(), rec.clone(), repo.clone(), key.clone(), written.clone());
+            let (client, rec, repo, key, log) = (client.clone(), rec.clone(), repo.clone(), key.clone(), log.clone());
             let built = fresh_referrer(&subject, n, "push");
-            Box::pin(async move { push_one(&client, &rec, &repo, &key, built, &written).await })
+            Box::pin(async move { push_one(&client, &rec, &repo, &key, built, &log).await })
         })
     };
-    env.step(key.label(), drive, job).await?;
-    let written = std::mem::take(&mut *written.lock().unwrap_or_else(|e| e.into_inner()));
-    env.pushed(Pushed { manifests: written.clone(), blobs: vec![] });
+    let stepped = env.step(key.label(), drive, job).await;
+    let (sent, written) = log.take();
+    env.pushed(Pushed { manifests: sent, blobs: vec![] });
+    stepped?;
     check_listed(env, &subject, f, &written, &key).await
 }
 
+/// What push users sent: every manifest (recorded before it is sent, so cleanup deletes it
+/// whatever the answer, even a timeout), and those answered 201.
+#[derive(Debug, Default)]
+struct PushLog {
+    sent: Mutex<Vec<Built>>,
+    written: Mutex<Vec<Built>>,
+}
+
+impl PushLog {
+    fn take(&self) -> (Vec<Built>, Vec<Built>) {
+        let take = |m: &Mutex<Vec<Built>>| std::mem::take(&mut *m.lock().unwrap_or_else(|e| e.into_inner()));
+        (take(&self.sent), take(&self.written))
+    }
+}
+
 /// One push of a referrer: its latency, and whether the answer carried `OCI-Subject`.
-async fn push_one(client: &Client, rec: &Recorder, repo: &str, key: &SeriesKey, built: Built, written: &Mutex<Vec<Built>>) {
+async fn push_one(client: &Client, rec: &Recorder, repo: &str, key: &SeriesKey, built: Built, log: &PushLog) {
+    log.sent.lock().unwrap_or_else(|e| e.into_inner()).push(built.clone());
+    let written = &log.written;
     let started = Instant::now();
     match client.put_manifest(repo, built.digest.as_str(), &built.media_type, &built.bytes).await {
         Ok(r) if r.status == 201 => {
@@ -335,10 +356,11 @@ async fn fallback_push(env: &Env, p: &LoadProfile, drive: &Drive) -> Result<(), 
                 })
             })
         };
-        env.step(key.label(), drive, job).await?;
+        let stepped = env.step(key.label(), drive, job).await;
         let take = |m: &Mutex<Vec<Built>>| std::mem::take(&mut *m.lock().unwrap_or_else(|e| e.into_inner()));
         let (manifests, indexes, believed) = (take(&written.manifests), take(&written.indexes), take(&written.believed));
         env.pushed(Pushed { manifests: manifests.into_iter().chain(indexes).collect(), blobs: vec![] });
+        stepped?;
         count_lost(env, &subject, &believed, &key).await;
     }
     Ok(())
@@ -360,8 +382,9 @@ struct TagWrites {
 async fn tag_add(client: &Client, rec: &Recorder, repo: &str, key: &SeriesKey, built: Built, how: TagUpdate, w: &TagWrites) {
     let push = |m: &Mutex<Vec<Built>>, b: &Built| m.lock().unwrap_or_else(|e| e.into_inner()).push(b.clone());
     let started = Instant::now();
+    push(&w.manifests, &built);
     match client.put_manifest(repo, built.digest.as_str(), &built.media_type, &built.bytes).await {
-        Ok(r) if r.status == 201 => push(&w.manifests, &built),
+        Ok(r) if r.status == 201 => {}
         Ok(r) => return rec.error(key, &format!("manifest-{}", r.status)),
         Err(e) => return rec.error(key, failure(&e)),
     }
@@ -428,7 +451,7 @@ async fn mixed(env: &Env, p: &LoadProfile, drive: &Drive) -> Result<(), String> 
     env.pushed(blobs);
     let steps = if p.user_steps.is_empty() { vec![p.users] } else { p.user_steps.clone() };
     let url = env.client.referrers_url(&env.repo, subject.digest.as_str(), None, None).map_err(|e| e.to_string())?;
-    let written: Arc<Mutex<Vec<Built>>> = Arc::default();
+    let log: Arc<PushLog> = Arc::default();
     let ids = Arc::new(AtomicU64::new(0));
     for users in steps {
         if env.stopped() {
@@ -440,24 +463,24 @@ async fn mixed(env: &Env, p: &LoadProfile, drive: &Drive) -> Result<(), String> 
         let list = SeriesKey { kind: "mixed-list".into(), ..read.clone() };
         let read_share = u64::from(p.read_percent);
         let job: Job = {
-            let (client, rec, repo, subject, url, written, ids) = (env.client.discarding(), env.rec.clone(), env.repo.clone(), subject.clone(), url.clone(), written.clone(), ids.clone());
+            let (client, rec, repo, subject, url, log, ids) = (env.client.discarding(), env.rec.clone(), env.repo.clone(), subject.clone(), url.clone(), log.clone(), ids.clone());
             Arc::new(move |n| {
-                let (client, rec, repo, url, written) = (client.clone(), rec.clone(), repo.clone(), url.clone(), written.clone());
+                let (client, rec, repo, url, log) = (client.clone(), rec.clone(), repo.clone(), url.clone(), log.clone());
                 let (read, push, list) = (read.clone(), push.clone(), list.clone());
                 let built = (n % 100 >= read_share).then(|| fresh_referrer(&subject, ids.fetch_add(1, Ordering::Relaxed), "mixed"));
                 Box::pin(async move {
                     match built {
                         None => read_list(&client, &rec, &repo, url, &read, &list).await,
-                        Some(b) => push_one(&client, &rec, &repo, &push, b, &written).await,
+                        Some(b) => push_one(&client, &rec, &repo, &push, b, &log).await,
                     }
                 })
             })
         };
         let d = Drive { users: step_users, ..drive.clone() };
-        env.step(format!("mixed users={users}"), &d, job).await?;
+        let stepped = env.step(format!("mixed users={users}"), &d, job).await;
+        env.pushed(Pushed { manifests: log.take().0, blobs: vec![] });
+        stepped?;
     }
-    let written = std::mem::take(&mut *written.lock().unwrap_or_else(|e| e.into_inner()));
-    env.pushed(Pushed { manifests: written, blobs: vec![] });
     Ok(())
 }
 

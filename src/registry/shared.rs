@@ -33,7 +33,14 @@ pub struct Shared {
 /// entries it starts over.
 #[derive(Debug, Default)]
 pub struct PageCache {
-    pages: std::sync::RwLock<std::collections::HashMap<String, (u64, CachedPage)>>,
+    pages: std::sync::RwLock<Pages>,
+}
+
+/// The cached answers and the bytes their bodies hold.
+#[derive(Debug, Default)]
+struct Pages {
+    by_request: std::collections::HashMap<String, (u64, CachedPage)>,
+    bytes: usize,
 }
 
 /// One referrers answer, ready to be served again.
@@ -73,20 +80,28 @@ impl CachedPage {
 }
 
 impl PageCache {
+    /// Most answers kept.
     pub const MAX: usize = 4096;
+    /// Most body bytes kept (a page may be up to the registry's page size in bytes).
+    pub const MAX_BYTES: usize = 256 << 20;
 
     /// The page cached under `key` if it was built at `generation`.
     pub fn get(&self, key: &str, generation: u64) -> Option<CachedPage> {
         let pages = self.pages.read().unwrap_or_else(|e| e.into_inner());
-        pages.get(key).filter(|(g, _)| *g == generation).map(|(_, p)| p.clone())
+        pages.by_request.get(key).filter(|(g, _)| *g == generation).map(|(_, p)| p.clone())
     }
 
     pub fn put(&self, key: String, generation: u64, page: CachedPage) {
         let mut pages = self.pages.write().unwrap_or_else(|e| e.into_inner());
-        if pages.len() >= Self::MAX {
-            pages.clear();
+        let size = page.body.len();
+        if pages.by_request.len() >= Self::MAX || pages.bytes + size > Self::MAX_BYTES {
+            pages.by_request.clear();
+            pages.bytes = 0;
         }
-        pages.insert(key, (generation, page));
+        if let Some((_, old)) = pages.by_request.insert(key, (generation, page)) {
+            pages.bytes -= old.body.len();
+        }
+        pages.bytes += size;
     }
 }
 

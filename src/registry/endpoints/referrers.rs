@@ -64,7 +64,9 @@ pub fn referrers(shared: &Shared, name: &str, digest: &str, path: &str, query: &
 /// served from [`Shared::pages`] until the next write, so reading a page costs the same at every
 /// fan-out (no per-request walk over the subject's referrers, no serialization).
 fn fast_page(shared: &Shared, name: &str, subject: &Digest, request: &ReferrersQuery, path: &str, query: &str) -> Response {
-    let key = format!("{name} {subject} {query}");
+    // Keyed by what the answer depends on, not the raw query: extra parameters cannot fill the
+    // cache with copies of one page.
+    let key = format!("{name} {subject} {:?} {:?}", request.filter.as_ref().map(|f| &f.wanted), request.cursor);
     let generation = shared.store.generation();
     if let Some(page) = shared.pages.get(&key, generation) {
         return page.response();
@@ -90,6 +92,10 @@ fn cached(shared: &Shared, fresh: Listing, key: &str) -> (Listing, bool) {
         return (fresh, false);
     }
     let mut cache = shared.referrers_cache.lock().unwrap_or_else(|e| e.into_inner());
+    // Bounded: a fault's cache starts over past PageCache::MAX requests.
+    if cache.len() >= crate::registry::shared::PageCache::MAX && !cache.contains_key(key) {
+        cache.clear();
+    }
     match cache.get(key) {
         Some(old) if faults.cache_stale_listing => (old.clone(), true),
         Some(_) => (fresh, true),
