@@ -226,24 +226,23 @@ pub fn check_hook_env(
     )))
 }
 
-/// The first SIGINT or SIGTERM asks the run to stop after the step in flight (it then cleans
-/// up and writes its reports); the second stops the process at once, saying what may be left.
-async fn watch_signals(stop: std::sync::Arc<std::sync::atomic::AtomicBool>, repositories: String) {
+/// The first SIGINT or SIGTERM sets `stop` and prints `first` (the caller finishes what is in
+/// flight, cleans up and writes its reports); the second prints `second` and ends the process
+/// at once. Used by `run` and `load`.
+pub async fn watch_signals(stop: std::sync::Arc<std::sync::atomic::AtomicBool>, first: String, second: String) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else { return };
-    let mut seen = 0;
     // Bounded: the second signal ends the process.
-    while seen < 2 {
+    for seen in 1..=2 {
         tokio::select! {
             _ = int.recv() => {}
             _ = term.recv() => {}
         }
-        seen += 1;
         if seen == 1 {
             stop.store(true, std::sync::atomic::Ordering::SeqCst);
-            eprintln!("\ninterrupted: finishing the step in flight, then deleting what this run pushed and writing the reports (again to stop at once)");
+            eprintln!("\n{first}");
         } else {
-            eprintln!("stopped at once: what this run pushed may be left in the repositories {repositories} (and their -other, -fresh, -ratelimited twins)");
+            eprintln!("{second}");
             std::process::exit(crate::exit::INTERRUPTED);
         }
     }
@@ -329,7 +328,11 @@ pub async fn run(cfg: RunConfig) -> Result<RunOutput, AppError> {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let run_id = exec::new_run_id();
     let left = format!("{}/*-{run_id}", cfg.repo_prefix.trim_matches('/'));
-    let watcher = cfg.handle_signals.then(|| tokio::spawn(watch_signals(stop.clone(), left)));
+    let watcher = cfg.handle_signals.then(|| {
+        let first = "interrupted: finishing the step in flight, then deleting what this run pushed and writing the reports (again to stop at once)".to_string();
+        let second = format!("stopped at once: what this run pushed may be left in the repositories {left} (and their -other, -fresh, -ratelimited twins)");
+        tokio::spawn(watch_signals(stop.clone(), first, second))
+    });
     let opts = RunOptions { stop: Some(stop), run_id: Some(run_id), jobs: cfg.jobs, ..opts };
     let rep = exec::run(&plan, &client, &opts, &mut |ev| {
         if !quiet {

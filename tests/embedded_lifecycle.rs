@@ -890,3 +890,30 @@ async fn admin_restart_keeps_content_and_drops_sessions_and_tokens() {
     check(&r, &saved).await;
     r.reg.shutdown().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The referrers page cache (no faults): a page is served from memory until the next write.
+
+/// Every write is seen by the next read of the same page: a push, a delete, and a push that
+/// lands between the reads of a cached answer. A cache not invalidated by writes fails here.
+#[tokio::test]
+async fn cached_referrers_pages_follow_every_write() {
+    let r = start(RegistryConfig::default()).await;
+    let repo = "cache/pages";
+    let subject = ManifestBuilder::image("cache-subject").build();
+    r.push(repo, &subject, Some("v1")).await;
+    assert!(r.referrers(repo, &subject.digest).await.is_empty());
+    // Read twice: the second answer comes from the cache.
+    assert!(r.referrers(repo, &subject.digest).await.is_empty());
+    let a = sig("cache-a", subject.descriptor());
+    r.push(repo, &a, None).await;
+    assert_eq!(r.referrers(repo, &subject.digest).await, vec![a.digest.to_string()], "a push after a cached read");
+    let b = sig("cache-b", subject.descriptor());
+    r.push(repo, &b, None).await;
+    let listed: BTreeSet<String> = r.referrers(repo, &subject.digest).await.into_iter().collect();
+    assert_eq!(listed, set(&[&a.digest, &b.digest]));
+    let del = r.c.delete_manifest(repo, a.digest.as_str()).await.unwrap();
+    assert_eq!(del.status, 202, "{}", del.describe());
+    assert_eq!(r.referrers(repo, &subject.digest).await, vec![b.digest.to_string()], "a delete after a cached read");
+    r.reg.shutdown().await;
+}

@@ -53,11 +53,18 @@ pub async fn cleanup(client: &Client, repo: &str, pushed: &[Built], residue: &mu
 
 /// A delete that did not succeed (202, or 404 for already gone) leaves residue.
 fn record_delete(residue: &mut Vec<Residue>, repo: &str, digest: &Digest, kind: &str, r: Result<Response, ClientError>) {
+    residue.extend(residue_of(repo, digest.as_str(), kind, r));
+}
+
+/// The residue a DELETE leaves: none when it succeeded (200, 202, 204) or the thing was already
+/// gone (404); otherwise what the registry answered, or why there was no answer. Shared with
+/// `load`'s cleanup.
+pub fn residue_of(repo: &str, reference: &str, kind: &str, r: Result<Response, ClientError>) -> Option<Residue> {
     let why = match r {
-        Ok(r) if matches!(r.status, 200 | 202 | 204 | 404) => return,
+        Ok(r) if matches!(r.status, 200 | 202 | 204 | 404) => return None,
         Ok(r) => format!("DELETE answered {}", r.describe()),
         Err(e) => e.to_string(),
     };
-    residue.push(Residue { repository: repo.into(), reference: digest.to_string(), kind: kind.into(), why });
+    Some(Residue { repository: repo.into(), reference: reference.into(), kind: kind.into(), why })
 }
 

@@ -176,7 +176,12 @@ async fn measure(
     let shard = cfg.shard.map(|s| format!("-s{}", s.index)).unwrap_or_default();
     let repo = format!("{}/load-{}-{run_id}{shard}", cfg.repo_prefix.trim_matches('/'), p.name);
     let stop = Arc::new(AtomicBool::new(false));
-    let watcher = cfg.handle_signals.then(|| tokio::spawn(watch_signals(stop.clone(), repo.clone())));
+    // The first signal sets `stop`; the attack in flight then trips goose's own stop switch.
+    let watcher = cfg.handle_signals.then(|| {
+        let first = format!("interrupted: stopping the load, then deleting what it pushed to {repo} and writing the reports (again to stop at once)");
+        let second = format!("stopped at once: what the load run pushed may be left in {repo}");
+        tokio::spawn(crate::app::watch_signals(stop.clone(), first, second))
+    });
     // Once an attack has started, goose's own Ctrl-C handler has replaced ours: its stop switch
     // is mirrored into `stop` so seeding and cleanup see it too.
     let mirror = {
@@ -316,25 +321,4 @@ fn progress_line(env: &Env) -> (indicatif::ProgressBar, tokio::task::JoinHandle<
         }
     });
     (bar, ticker)
-}
-
-/// The first SIGINT/SIGTERM stops the load (the step in flight ends, then cleanup runs and the
-/// reports are written); the second ends the process at once.
-async fn watch_signals(stop: Arc<AtomicBool>, repo: String) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else { return };
-    for seen in 1..=2 {
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
-        }
-        if seen == 1 {
-            stop.store(true, Ordering::SeqCst);
-            goose::trigger_killswitch("referee: interrupted");
-            eprintln!("\ninterrupted: stopping the load, then deleting what it pushed to {repo} and writing the reports (again to stop at once)");
-        } else {
-            eprintln!("stopped at once: what the load run pushed may be left in {repo}");
-            std::process::exit(crate::exit::INTERRUPTED);
-        }
-    }
 }

@@ -4,6 +4,7 @@
 
 use crate::client::{Client, ClientError, Scope};
 use crate::exec::Residue;
+use crate::exec::cleanup::residue_of;
 use crate::oci::{Blob, Built, IndexBuilder, ManifestBuilder, referrers_tag};
 use futures::StreamExt;
 use std::sync::Arc;
@@ -197,7 +198,7 @@ pub async fn cleanup(client: &Client, repo: &str, pushed: &Pushed) -> Vec<Residu
                 let client = client.clone();
                 async move {
                     let r = client.delete_manifest(repo, b.digest.as_str()).await;
-                    deleted(repo, b.digest.as_str(), "manifest", r)
+                    residue_of(repo, b.digest.as_str(), "manifest", r)
                 }
             })
             .buffer_unordered(IN_FLIGHT)
@@ -208,17 +209,8 @@ pub async fn cleanup(client: &Client, repo: &str, pushed: &Pushed) -> Vec<Residu
     let mut seen = std::collections::HashSet::new();
     for blob in pushed.blobs.iter().filter(|b| seen.insert(b.digest.to_string())) {
         let r = client.delete_blob(repo, &blob.digest).await;
-        residue.extend(deleted(repo, blob.digest.as_str(), "blob", r));
+        residue.extend(residue_of(repo, blob.digest.as_str(), "blob", r));
     }
     let _ = client.take_transcript();
     residue
-}
-
-fn deleted(repo: &str, reference: &str, kind: &str, r: Result<crate::client::Response, ClientError>) -> Option<Residue> {
-    let why = match r {
-        Ok(r) if matches!(r.status, 200 | 202 | 204 | 404) => return None,
-        Ok(r) => format!("DELETE answered {}", r.describe()),
-        Err(e) => e.to_string(),
-    };
-    Some(Residue { repository: repo.into(), reference: reference.into(), kind: kind.into(), why })
 }

@@ -53,7 +53,8 @@ pub fn referrers(shared: &Shared, name: &str, digest: &str, path: &str, query: &
         return unknown_manifest(digest);
     }
     let (listing, repeat) = cached(shared, listing, &format!("{name} {subject} {query}"));
-    let mut resp = answer(faults, &listing, &request, name, &subject, path, query);
+    let (builder, body) = answer_parts(faults, &listing, &request, name, &subject, path, query);
+    let mut resp = finish(builder, body);
     if repeat && faults.cache_drops_filters_header {
         resp.headers_mut().remove("OCI-Filters-Applied");
     }
@@ -140,21 +141,8 @@ fn subject_digest(digest: &str, faults: &Faults) -> Result<Digest, Response> {
     Ok(subject)
 }
 
-/// The 200 answer carrying one page: image index body, `OCI-Filters-Applied` and `Link`.
-fn answer(
-    faults: &Faults,
-    listing: &Listing,
-    request: &ReferrersQuery,
-    name: &str,
-    subject: &Digest,
-    path: &str,
-    query: &str,
-) -> Response {
-    let (builder, body) = answer_parts(faults, listing, request, name, subject, path, query);
-    finish(builder, body)
-}
-
-/// The 200 answer's status and headers, and its body.
+/// The 200 answer carrying one page (image index body, `OCI-Filters-Applied`, `Link`): its
+/// status and headers, and its body.
 fn answer_parts(
     faults: &Faults,
     listing: &Listing,
