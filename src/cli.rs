@@ -36,6 +36,9 @@ pub enum Command {
     /// Load-test a registry's referrers API and fallback with a load profile (goose), or merge
     /// shard results (`referee load merge`).
     Load(LoadArgs),
+    /// Property-test a registry with generated artifact graphs checked against a model; a failure
+    /// is shrunk and written as a scenario file that `referee run --scenarios` replays.
+    Graph(GraphArgs),
     /// Help on a topic: `scenario` prints the scenario language reference (every step, option
     /// and assertion key, with examples from the library); without a topic, this help.
     Help { topic: Option<String> },
@@ -92,6 +95,9 @@ pub struct RunArgs {
     /// Embedded registry only: switch on a fault (see `referee serve --list-faults`).
     #[arg(long = "embedded-fault")]
     pub embedded_faults: Vec<String>,
+    /// Embedded registry only: referrers entries per page (default 256).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub embedded_page_size: Option<u64>,
     /// Print notes and scenario repositories.
     #[arg(short, long)]
     pub verbose: bool,
@@ -270,4 +276,58 @@ fn parse_hook(s: &str) -> Result<(String, String), String> {
         Some((n, c)) if !n.trim().is_empty() && !c.trim().is_empty() => Ok((n.trim().to_string(), c.to_string())),
         _ => Err(format!("expected name=command, got {s:?}")),
     }
+}
+
+/// `referee graph`.
+#[derive(Debug, clap::Args)]
+pub struct GraphArgs {
+    /// Registry base URL, e.g. http://127.0.0.1:5000. Without it the embedded registry runs.
+    #[arg(long, env = "REFEREE_TARGET")]
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// How many graphs to generate and check (each in fresh repositories, cleaned up).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub cases: u32,
+    /// The seed the graphs derive from: the same seed and --cases give the same graphs. A new
+    /// one each run when absent (reports name it).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Vendor profile: a built-in name or a YAML file. Default: `embedded` without --target,
+    /// `strict` with one.
+    #[arg(long, env = "REFEREE_PROFILE")]
+    pub profile: Option<String>,
+    /// How referrers are read: `api`, `fallback` (the referrers tag a client maintains), or
+    /// `auto` (the API when the registry has it).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "api", "fallback"])]
+    pub mode: String,
+    /// Most shrinking steps after a failure (each runs a case).
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub max_shrink_steps: u32,
+    /// Instead of generating graphs: list which manifests of --repo point at this digest (as
+    /// subject, index child, config or layer), walking from the repository's tags through
+    /// index children and referrers (the API, or the referrers tags with --mode fallback).
+    #[arg(long, requires = "repo")]
+    pub reverse: Option<String>,
+    /// The repository --reverse walks.
+    #[arg(long)]
+    pub repo: Option<String>,
+    /// Where graph-junit.xml, graph-results.json and a counterexample scenario go.
+    #[arg(long, default_value = "reports")]
+    pub report_dir: PathBuf,
+    /// Repositories are named <prefix>/graph-<run id>-<case>.
+    #[arg(long, default_value = "referee")]
+    pub repo_prefix: String,
+    /// Embedded registry only: full or legacy (no referrers API).
+    #[arg(long, default_value = "full")]
+    pub embedded_mode: String,
+    /// Embedded registry only: switch on a fault (see `referee serve --list-faults`).
+    #[arg(long = "embedded-fault")]
+    pub embedded_faults: Vec<String>,
+    /// Embedded registry only: referrers entries per page (default 256).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub embedded_page_size: Option<u64>,
+    /// No progress line and no per-check lines (the summary and exit code remain).
+    #[arg(short, long)]
+    pub quiet: bool,
 }

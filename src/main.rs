@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use referee::app::{self, RunConfig};
-use referee::cli::{AdminAction, AdminArgs, Cli, Command, LoadArgs, LoadCommand, ProbeArgs, RunArgs, ServeArgs};
+use referee::cli::{AdminAction, AdminArgs, Cli, Command, GraphArgs, LoadArgs, LoadCommand, ProbeArgs, RunArgs, ServeArgs};
 use referee::client::{Client, ClientConfig};
 use referee::exit;
 use referee::registry::{AuthMode, EmbeddedRegistry, Faults, Mode, RegistryConfig};
@@ -28,6 +28,7 @@ fn main() {
             Command::Admin(a) => admin(a).await,
             Command::Probe(a) => probe(a).await,
             Command::Load(a) => load(a).await,
+            Command::Graph(a) => graph(a).await,
         }
     });
     std::process::exit(code);
@@ -57,9 +58,10 @@ async fn run(a: RunArgs) -> i32 {
             return usage(e);
         }
     }
-    if a.target.is_some() && (!a.embedded_faults.is_empty() || mode != Mode::Full) {
-        return usage("--embedded-mode and --embedded-fault apply only without --target".into());
+    if a.target.is_some() && (!a.embedded_faults.is_empty() || mode != Mode::Full || a.embedded_page_size.is_some()) {
+        return usage("--embedded-mode, --embedded-fault and --embedded-page-size apply only without --target".into());
     }
+    let page_size = a.embedded_page_size.map_or(RegistryConfig::default().page_size, |p| p as usize);
     let fail_on = a.fail_on;
     let cfg = RunConfig {
         target: a.target,
@@ -70,7 +72,7 @@ async fn run(a: RunArgs) -> i32 {
         insecure: a.conn.insecure,
         timeout: Duration::from_secs(a.conn.timeout),
         repo_prefix: a.repo_prefix,
-        embedded: RegistryConfig { mode, faults, ..RegistryConfig::default() },
+        embedded: RegistryConfig { mode, faults, page_size, ..RegistryConfig::default() },
         verbose: a.verbose,
         quiet: false,
         profile: a.profile,
@@ -83,6 +85,88 @@ async fn run(a: RunArgs) -> i32 {
     match app::run(cfg).await {
         Ok(out) if out.report.interrupted => exit::INTERRUPTED,
         Ok(out) => exit::for_outcome(out.report.outcome(), fail_on),
+        Err(e) => report_error(&e),
+    }
+}
+
+/// `referee graph`: generated graphs against a registry, or (`--reverse`) one reverse walk.
+async fn graph(a: GraphArgs) -> i32 {
+    use referee::graph::run::{GraphConfig, ModeChoice};
+    let mode: Mode = match a.embedded_mode.parse() {
+        Ok(m) => m,
+        Err(e) => return usage(format!("--embedded-mode: {e}")),
+    };
+    let faults = match Faults::from_names(&a.embedded_faults) {
+        Ok(f) => f,
+        Err(e) => return usage(format!("--embedded-fault: {e}")),
+    };
+    if let Some(t) = &a.target
+        && let Err(e) = check_url("--target", t)
+    {
+        return usage(e);
+    }
+    if a.target.is_some() && (!a.embedded_faults.is_empty() || mode != Mode::Full || a.embedded_page_size.is_some()) {
+        return usage("--embedded-mode, --embedded-fault and --embedded-page-size apply only without --target".into());
+    }
+    let choice = match a.mode.as_str() {
+        "api" => ModeChoice::Api,
+        "fallback" => ModeChoice::Fallback,
+        _ => ModeChoice::Auto,
+    };
+    let page_size = a.embedded_page_size.map_or(RegistryConfig::default().page_size, |p| p as usize);
+    let seed = a.seed.unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64 % 1_000_000_000));
+    let cfg = GraphConfig {
+        target: a.target,
+        username: a.conn.username,
+        password: a.conn.password,
+        insecure: a.conn.insecure,
+        timeout: Duration::from_secs(a.conn.timeout),
+        profile: a.profile,
+        mode: choice,
+        embedded: RegistryConfig { mode, faults, page_size, ..RegistryConfig::default() },
+        report_dir: Some(a.report_dir),
+        repo_prefix: a.repo_prefix,
+        max_shrink_steps: a.max_shrink_steps,
+        quiet: a.quiet,
+        handle_signals: true,
+        ..GraphConfig::new(a.cases, seed)
+    };
+    if let Some(digest) = a.reverse {
+        let repo = a.repo.unwrap_or_default();
+        return match referee::graph::reverse::command(&cfg, &repo, &digest).await {
+            Ok(text) => {
+                print!("{text}");
+                exit::SUCCESS
+            }
+            Err(e) => report_error(&e),
+        };
+    }
+    if !a.quiet {
+        eprintln!("referee graph: {} cases, seed {seed}{}", cfg.cases, cfg.target.as_deref().map_or(String::new(), |t| format!(", against {t}")));
+    }
+    let quiet = a.quiet;
+    match referee::graph::run::run(cfg).await {
+        Ok(out) => {
+            let term = referee::report::Terminal::new(false);
+            if !quiet {
+                for c in &out.report.checks {
+                    term.event(referee::exec::RunEvent::CheckFinished(c));
+                }
+            }
+            term.summary(&out.report, &out.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>());
+            if let Some(g) = &out.report.graph {
+                match (&g.counterexample, g.failing_case) {
+                    (Some(f), Some(case)) => eprintln!(
+                        "case {case} failed (seed {seed}); shrunk from {} to {} nodes in {} steps; replay it: referee run --scenarios {f}",
+                        g.original_nodes.unwrap_or(0),
+                        g.shrunk_nodes.unwrap_or(0),
+                        g.shrink_steps
+                    ),
+                    _ => eprintln!("{} of {} cases run (seed {seed}, {} mode)", g.cases_run, g.cases, g.mode),
+                }
+            }
+            if out.report.interrupted { exit::INTERRUPTED } else { exit::for_outcome(out.report.outcome(), exit::FailOn::Fail) }
+        }
         Err(e) => report_error(&e),
     }
 }

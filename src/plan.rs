@@ -271,6 +271,9 @@ fn validate_step<'a>(
     if let Action::Parallel(p) = &step.action {
         validate_parallel(l, p, step.checks.keys().next(), line, nested, defined, used_checks, d);
     }
+    if let Action::Together(t) = &step.action {
+        validate_together(l, t, step.checks.keys().next(), line, nested, defined, used_checks, d);
+    }
     validate_names(l, step, line, defined, d);
     let mut cites = vec![];
     for e in step.checks.values() {
@@ -348,6 +351,38 @@ fn validate_parallel<'a>(
     }
     for s in &p.then {
         validate_step(l, s, line, true, &mut inner, used_checks, d);
+    }
+}
+
+/// A `together` step: its own bounds (`exec::steps::together::validate`), then each step inside
+/// against the names defined before the block (none may use what another defines); the names
+/// they define are seen after it.
+#[allow(clippy::too_many_arguments)]
+fn validate_together<'a>(
+    l: &'a Loaded,
+    t: &'a crate::scenario::Together,
+    own_check: Option<&String>,
+    line: usize,
+    nested: bool,
+    defined: &mut HashSet<&'a str>,
+    used_checks: &mut HashSet<&'a str>,
+    d: &mut Vec<Diagnostic>,
+) {
+    let problems = crate::exec::steps::together::validate(t, nested, own_check);
+    d.extend(problems.into_iter().map(|p| Diagnostic::at_token(&l.path, &l.text, line, &p.token, p.message)));
+    if nested {
+        return;
+    }
+    let before = defined.clone();
+    for s in &t.steps {
+        let mut scope = before.clone();
+        validate_step(l, s, line, true, &mut scope, used_checks, d);
+        if let Some((name, _)) = s.defines()
+            && !before.contains(name)
+            && !defined.insert(name)
+        {
+            d.push(Diagnostic::at_token(&l.path, &l.text, line, name, format!("'{name}' is defined twice")));
+        }
     }
 }
 

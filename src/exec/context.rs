@@ -158,6 +158,40 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// `tag` of `repo` now names something new: entries it named lose it.
+    pub fn untag(&mut self, repo: &str, tag: &str) {
+        for e in self.entries.values_mut().filter(|e| e.repo == repo && e.tag.as_deref() == Some(tag)) {
+            e.tag = None;
+        }
+    }
+
+    /// Takes over what one step of a `together` block did: the name it defines (or why it is
+    /// missing), whether a known manifest was pushed or deleted since `before`, and what
+    /// [`absorb`](Self::absorb) takes.
+    pub fn absorb_together(&mut self, mut sub: Ctx, defined: Option<&str>, before: &HashMap<String, (bool, Option<String>)>) {
+        if let Some(name) = defined {
+            match sub.entries.remove(name) {
+                Some(e) => {
+                    self.entries.insert(name.to_string(), e);
+                }
+                None => {
+                    if let Some(m) = sub.missing.remove(name) {
+                        self.missing.insert(name.to_string(), m);
+                    }
+                }
+            }
+        }
+        for (name, e) in &sub.entries {
+            if let (Some(mine), Some(was)) = (self.entries.get_mut(name), before.get(name))
+                && (e.pushed, &e.tag) != (was.0, &was.1)
+            {
+                mine.pushed = e.pushed;
+                mine.tag = e.tag.clone();
+            }
+        }
+        self.absorb(sub);
+    }
+
     /// Takes over what a client's context pushed (for cleanup), a hook failure, and what it
     /// learnt of names known before the block (e.g. one that is gone).
     pub fn absorb(&mut self, sub: Ctx) {

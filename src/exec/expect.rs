@@ -31,6 +31,29 @@ pub struct Observation {
     pub measurements: Vec<super::measure::Measurement>,
     /// The same request made again (with what was different), each judged like this one.
     pub repeats: Vec<(String, Observation)>,
+    /// For `reverse`: the digests the walk found pointing at the manifest, and what the model
+    /// says (name, digest).
+    pub walk: Option<(Vec<String>, Vec<(String, String)>)>,
+    /// For a listing (`referrers`, `fallback_read`): what the model says it holds, from what
+    /// the scenario pushed and deleted (judged by `manifests: { model: true }`).
+    pub model: Option<ModelListing>,
+}
+
+/// What the model expects of one listing: the referrers present (name, manifest), unfiltered,
+/// and the `artifactType` filter the request asked for.
+#[derive(Debug, Clone, Default)]
+pub struct ModelListing {
+    pub referrers: Vec<(String, Built)>,
+    pub filter: Option<String>,
+}
+
+impl ModelListing {
+    /// From a scenario's context: the manifests present in `repo` whose subject is `subject`.
+    pub fn of(ctx: &super::context::Ctx, repo: &str, subject: &crate::oci::Digest, filter: Option<&str>) -> ModelListing {
+        let present = ctx.entries.iter().filter(|(_, e)| e.pushed && e.repo == repo).map(|(n, e)| (n.clone(), &e.built));
+        let referrers = crate::graph::model::listed_referrers(present, subject, None).into_iter().map(|(n, b)| (n, b.clone())).collect();
+        ModelListing { referrers, filter: filter.map(str::to_string) }
+    }
 }
 
 /// On what authority an assertion failed.
@@ -205,6 +228,24 @@ fn assertions(e: &Expect, obs: &Observation, names: &Names, fails: &mut Vec<Stri
             Some(p) if p.is_empty() => {}
             Some(p) => fails.extend(p.iter().cloned()),
             None => fails.push("`copied_exact` judges only a copy step (scenario error)".into()),
+        }
+    }
+    if e.walk_model {
+        match &obs.walk {
+            Some((found, want)) => {
+                for (n, d) in want {
+                    if !found.contains(d) {
+                        fails.push(format!("'{n}' ({d}) points at it but the walk did not find it"));
+                    }
+                }
+                for d in found {
+                    if !want.iter().any(|(_, w)| w == d) {
+                        let n = names.iter().find(|(_, b)| b.digest.as_str() == d).map_or(String::new(), |(n, _)| format!("'{n}' "));
+                        fails.push(format!("the walk found {n}({d}), which the model does not have pointing at it"));
+                    }
+                }
+            }
+            None => fails.push("`walk_model` judges only a reverse step (scenario error)".into()),
         }
     }
     let Some(r) = obs.response.as_ref() else {

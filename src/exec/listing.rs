@@ -45,6 +45,9 @@ pub(super) fn listing_assertions(e: &Expect, obs: &Observation, names: &Names, f
                 Ok(list) => {
                     if let Some(m) = &e.manifests {
                         manifests(m, &list, names, fails);
+                        if m.model {
+                            model(obs, &list, names, fails, notes);
+                        }
                         if m.record_count {
                             notes.push(format!("{} entr{} listed", list.len(), if list.len() == 1 { "y" } else { "ies" }));
                         }
@@ -140,6 +143,44 @@ fn manifests(m: &ManifestsExpect, list: &[Value], names: &Names, fails: &mut Vec
                 fails.push(format!("entry {d} is not a manifest this scenario pushed"));
             }
         }
+    }
+}
+
+/// `manifests: { model: true }`: the list holds exactly the model's referrers (filtered when the
+/// registry announced the filter), each with the descriptor of what was pushed.
+fn model(obs: &Observation, list: &[Value], names: &Names, fails: &mut Vec<String>, notes: &mut Vec<String>) {
+    let Some(m) = &obs.model else {
+        fails.push("`model` judges only a `referrers` or `fallback_read` step (scenario error)".into());
+        return;
+    };
+    let applied = obs.response.as_ref().and_then(|r| r.header("oci-filters-applied")).is_some_and(|h| h.split(',').any(|f| f.trim() == "artifactType"));
+    let want: Vec<&(String, Built)> = m
+        .referrers
+        .iter()
+        .filter(|(_, b)| !applied || m.filter.as_deref().is_none_or(|at| b.listed_artifact_type().as_deref() == Some(at)))
+        .collect();
+    if m.filter.is_some() && !applied {
+        notes.push("the filter was not announced (no OCI-Filters-Applied: artifactType): judged as the whole list".into());
+    }
+    let label = |d: &str| -> String {
+        names.iter().find(|(_, b)| b.digest.as_str() == d).map_or_else(|| d.to_string(), |(n, _)| format!("'{n}' ({d})"))
+    };
+    let expected: HashSet<&str> = want.iter().map(|(_, b)| b.digest.as_str()).collect();
+    let mut seen = HashSet::new();
+    for v in list {
+        let Some(d) = digest_of(v) else {
+            fails.push(format!("an entry has no digest: {v}"));
+            continue;
+        };
+        if !expected.contains(d) {
+            fails.push(format!("unexpected entry {}: the model lists no such referrer of this digest", label(d)));
+        } else if !seen.insert(d) {
+            fails.push(format!("{} is listed more than once", label(d)));
+        }
+    }
+    let full = EntryExpect { descriptor: true, artifact_type_rule: true, annotations: true };
+    for (name, b) in want {
+        entry(name, &full, b, list, fails, notes);
     }
 }
 

@@ -85,6 +85,33 @@ pub struct RunReport {
     /// are Errored with the reason "interrupted", and what it pushed was cleaned up.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
+    /// For `referee graph`: the seed, the cases, the counterexample written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graph: Option<GraphSummary>,
+}
+
+/// What a `referee graph` run generated, so a failure can be found again: the seed and case
+/// count regenerate the same graphs; the counterexample file replays the shrunk one.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GraphSummary {
+    pub seed: u64,
+    pub cases: u32,
+    /// Cases run (fewer when interrupted), shrinking steps not counted.
+    pub cases_run: u32,
+    /// `api` or `fallback`.
+    pub mode: String,
+    /// The case that failed first (1-based), its graph's size, and the shrunk graph's size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_case: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_nodes: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shrunk_nodes: Option<usize>,
+    /// Shrinking steps run.
+    pub shrink_steps: u32,
+    /// The scenario file that replays the shrunk counterexample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counterexample: Option<String>,
 }
 
 impl RunReport {

@@ -92,7 +92,9 @@ pub fn runs_alone(s: &PlannedScenario) -> bool {
         })
         .sum();
     heavy >= HEAVY_BYTES
-        || s.file.steps.iter().any(|st| matches!(st.action, crate::scenario::Action::Hook(_) | crate::scenario::Action::Parallel(_)))
+        || s.file.steps.iter().any(|st| {
+            matches!(st.action, crate::scenario::Action::Hook(_) | crate::scenario::Action::Parallel(_) | crate::scenario::Action::Together(_))
+        })
 }
 
 /// Runs the plan against the registry behind `client`.
@@ -114,6 +116,7 @@ pub async fn run(plan: &Plan, client: &Client, opts: &RunOptions, sink: &mut dyn
         residue: vec![],
         run_error: None,
         interrupted: false,
+        graph: None,
     };
     let prefix = opts.repo_prefix.trim_matches('/').to_string();
     let probe_client = client.fork();
@@ -234,7 +237,7 @@ fn result(info: &CheckInfo, outcome: Outcome, reason: String, transcript: Vec<Ex
 /// Pings, then finds out whether the referrers API exists by pushing a tiny image and asking
 /// for its referrers. A 404 there means "no referrers API" (distribution-spec "Listing
 /// Referrers": a registry that supports it MUST NOT answer 404); anything else runs the checks.
-async fn probe(client: &Client, repo: &str, residue: &mut Vec<Residue>) -> Result<Vec<CapabilityStatus>, ClientError> {
+pub async fn probe(client: &Client, repo: &str, residue: &mut Vec<Residue>) -> Result<Vec<CapabilityStatus>, ClientError> {
     let ping = client.ping().await?;
     if ping.status == 401 || ping.status == 403 {
         let who = client.config().username.as_deref().map_or("no credentials were given".to_string(), |u| format!("credentials for user '{u}' were rejected"));
@@ -314,7 +317,7 @@ pub fn missing_target<'s>(s: &'s PlannedScenario, mirrors: &[&str]) -> Option<&'
     s.file.targets.iter().find(|t| !mirrors.contains(&t.as_str()))
 }
 
-async fn run_scenario(
+pub async fn run_scenario(
     s: &PlannedScenario,
     client: &Client,
     repo: &str,

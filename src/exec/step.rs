@@ -58,7 +58,8 @@ pub fn run_step<'c, 'a: 'c>(label: String, step: &'c Step, ctx: &'c mut Ctx<'a>,
         let active: Vec<(&String, Option<&Expect>)> =
             all.into_iter().filter(|id| env.live.contains(*id)).map(|id| (id, step.checks.get(id))).collect();
         // Steps that only serve filtered-out or capability-skipped checks are not sent.
-        if !step.all_checks().is_empty() && active.is_empty() && step.defines().is_none() {
+        // (A `together` block always runs: each of its steps decides, and they define names.)
+        if !step.all_checks().is_empty() && active.is_empty() && step.defines().is_none() && !matches!(step.action, Action::Together(_)) {
             return out;
         }
         // After a failed or missing hook the registry is not in the state later steps assume.
@@ -71,6 +72,9 @@ pub fn run_step<'c, 'a: 'c>(label: String, step: &'c Step, ctx: &'c mut Ctx<'a>,
         }
         if let Action::Parallel(p) = &step.action {
             return super::steps::parallel::run(label, p, ctx, env).await;
+        }
+        if let Action::Together(t) = &step.action {
+            return super::steps::together::run(label, t, ctx, env).await;
         }
         let active: Vec<(&String, &Expect)> = active.into_iter().filter_map(|(id, e)| e.map(|e| (id, e))).collect();
         if let Some((why, by_check)) = dependency_failure(step, ctx) {

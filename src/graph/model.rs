@@ -11,6 +11,26 @@ use crate::oci::{Algorithm, Built, Descriptor, Digest, IndexBuilder, ManifestBui
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The one rule of what a referrers list holds, shared by generated graphs ([`Model`]) and
+/// scenarios (`manifests: { model: true }`): among the manifests present in the repository,
+/// those whose `subject` names `subject` (by that exact digest, so a sha512 subject is listed
+/// only under its sha512 digest), matching `artifact_type` when a filter applies (the
+/// artifactType a list carries: the manifest's own, else its config's mediaType), in digest
+/// order (the spec fixes no order).
+pub fn listed_referrers<'a, K>(
+    present: impl IntoIterator<Item = (K, &'a Built)>,
+    subject: &Digest,
+    artifact_type: Option<&str>,
+) -> Vec<(K, &'a Built)> {
+    let mut out: Vec<(K, &Built)> = present
+        .into_iter()
+        .filter(|(_, b)| b.subject.as_ref().is_some_and(|s| &s.digest == subject))
+        .filter(|(_, b)| artifact_type.is_none_or(|at| b.listed_artifact_type().as_deref() == Some(at)))
+        .collect();
+    out.sort_by(|a, b| a.1.digest.as_str().cmp(b.1.digest.as_str()));
+    out
+}
+
 /// What a node is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NodeKind {
@@ -80,6 +100,71 @@ impl Graph {
             }
         }
         Ok(())
+    }
+
+    /// The graph without node `k`: its referrers lose their subject, indexes lose it as a child,
+    /// later nodes move down by one. Still well formed when `self` is.
+    pub fn without(&self, k: usize) -> Graph {
+        let at = |i: usize| if i > k { i - 1 } else { i };
+        let nodes = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != k)
+            .map(|(_, n)| {
+                let mut n = n.clone();
+                if n.subject == Some(k) {
+                    n.subject = None;
+                    n.sha512_subject = false;
+                }
+                n.subject = n.subject.map(at);
+                if let NodeKind::Index { children } = &mut n.kind {
+                    children.retain(|&c| c != k);
+                    children.iter_mut().for_each(|c| *c = at(*c));
+                }
+                n
+            })
+            .collect();
+        let groups = self
+            .groups
+            .iter()
+            .map(|g| g.iter().copied().filter(|&i| i != k).map(at).collect::<Vec<_>>())
+            .filter(|g| !g.is_empty())
+            .collect();
+        let deletes = self.deletes.iter().copied().filter(|&i| i != k).map(at).collect();
+        Graph { nodes, groups, deletes }
+    }
+
+    /// Simpler graphs than this one, most reducing first: each node removed (last first), each
+    /// delete dropped, each concurrent group pushed one by one, a sha512 subject named by
+    /// sha256, a large annotation dropped. What a greedy shrink tries after proptest's own.
+    pub fn simpler(&self) -> Vec<Graph> {
+        let mut out: Vec<Graph> = (0..self.nodes.len()).rev().map(|k| self.without(k)).collect();
+        for d in 0..self.deletes.len() {
+            let mut g = self.clone();
+            g.deletes.remove(d);
+            out.push(g);
+        }
+        for (gi, group) in self.groups.iter().enumerate().filter(|(_, g)| g.len() > 1) {
+            let mut g = self.clone();
+            let split: Vec<Vec<usize>> = group.iter().map(|&i| vec![i]).collect();
+            g.groups.splice(gi..=gi, split);
+            out.push(g);
+        }
+        for (i, n) in self.nodes.iter().enumerate() {
+            if n.sha512_subject {
+                let mut g = self.clone();
+                g.nodes[i].sha512_subject = false;
+                out.push(g);
+            }
+            if n.annotation_bytes > 0 {
+                let mut g = self.clone();
+                g.nodes[i].annotation_bytes = 0;
+                out.push(g);
+            }
+        }
+        out.retain(|g| g.well_formed().is_ok() && !g.nodes.is_empty());
+        out
     }
 
     /// The most referrers any one node has.
@@ -181,17 +266,9 @@ impl Model {
     /// filtered by `artifact_type`: every present referrer, as its descriptor (digest,
     /// mediaType, size, artifactType, annotations), in digest order (the spec fixes no order).
     pub fn referrers(&self, subject: usize, sha512: bool, artifact_type: Option<&str>) -> Vec<Descriptor> {
-        let mut out: Vec<Descriptor> = self
-            .graph
-            .nodes
-            .iter()
-            .enumerate()
-            .filter(|(i, n)| n.subject == Some(subject) && n.sha512_subject == sha512 && self.present(*i))
-            .map(|(i, _)| self.built[i].referrer_descriptor())
-            .filter(|d| artifact_type.is_none_or(|at| d.artifact_type.as_deref() == Some(at)))
-            .collect();
-        out.sort_by(|a, b| a.digest.as_str().cmp(b.digest.as_str()));
-        out
+        let digest = self.subject_digest(subject, sha512);
+        let present = (0..self.built.len()).filter(|i| self.present(*i)).map(|i| (i, &self.built[i]));
+        listed_referrers(present, &digest, artifact_type).into_iter().map(|(_, b)| b.referrer_descriptor()).collect()
     }
 
     /// The subjects a case asks about: every node some present referrer names, with the digest
@@ -281,6 +358,29 @@ mod tests {
         let index: serde_json::Value = serde_json::from_slice(&m.fallback_index(0, false).bytes).unwrap();
         let listed: BTreeSet<String> = index["manifests"].as_array().unwrap().iter().map(|d| d["digest"].as_str().unwrap().to_string()).collect();
         assert_eq!(listed, [&m.built[1], &m.built[3]].map(|b| b.digest.to_string()).into());
+    }
+
+    #[test]
+    fn simpler_graphs_stay_well_formed_and_renumber_edges() {
+        let g = Graph {
+            nodes: vec![
+                node(NodeKind::Image, None),
+                artifact("application/sig", 0),
+                node(NodeKind::Index { children: vec![0] }, Some(1)),
+                artifact("application/sig", 2),
+            ],
+            groups: vec![vec![0, 1], vec![2], vec![3]],
+            deletes: vec![1],
+        };
+        let w = g.without(1);
+        assert_eq!(w.nodes.len(), 3);
+        assert_eq!(w.nodes[1].subject, None, "the index lost its subject");
+        assert_eq!(w.nodes[2].subject, Some(1), "the referrer of the index follows it down");
+        assert_eq!((w.groups.clone(), w.deletes.clone()), (vec![vec![0], vec![1], vec![2]], vec![]));
+        let all = g.simpler();
+        assert!(all.iter().all(|s| s.well_formed().is_ok()));
+        assert!(all.iter().any(|s| s.groups.len() == 4), "the concurrent group split");
+        assert!(all.iter().any(|s| s.deletes.is_empty() && s.nodes.len() == 4), "the delete dropped");
     }
 
     #[test]

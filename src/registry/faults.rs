@@ -31,6 +31,13 @@ macro_rules! faults {
                 $( (stringify!($name), $desc), )*
             ];
 
+            /// The names of the boolean faults switched on, in declaration order.
+            pub fn on(&self) -> Vec<&'static str> {
+                let mut out = vec![];
+                $( if self.$name { out.push(stringify!($name)); } )*
+                out
+            }
+
             /// Switches the boolean fault `name` on.
             pub fn set(&mut self, name: &str) -> Result<(), String> {
                 match name {
@@ -86,6 +93,7 @@ faults! {
     later_pages_bad_content_type => "pages after the first are served as application/json (breaks: image index Content-Type on every page)",
     link_on_last_page => "the last page carries a Link to itself (breaks: last page has no Link)",
     unstable_cursor => "newest-first order with a numeric ?offset= cursor, so inserts shift entries between pages (breaks: stable pagination)",
+    skip_second_page => "the first page's Link points past the second page, whose entries are never served (breaks: the union of all pages is the whole list)",
     // A: baseline push and pull.
     ping_404 => "GET /v2/ answers 404 (breaks: determining support)",
     blob_put_no_location => "a completed blob upload answers 201 without Location (breaks: 201 + Location)",

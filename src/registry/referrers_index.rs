@@ -147,7 +147,11 @@ impl ReferrersIndex {
         if faults.page_duplicates && query.cursor.is_some() && start > 0 {
             page.insert(0, descriptor_json(&entries[start - 1], faults));
         }
-        let more = end < entries.len();
+        // Under `skip_second_page`, the first page's cursor is that of the second page's last
+        // entry: the second page is never served (nor is anything, if it was the last).
+        let served_to = if faults.skip_second_page && query.cursor.is_none() { (2 * end).min(entries.len()) } else { end };
+        let more = served_to < entries.len();
+        let end = if faults.skip_second_page && query.cursor.is_none() { served_to } else { end };
         let last_seq = end.checked_sub(1).filter(|&i| i >= start).map(|i| entries[i].seq);
         let next_page = more.then(|| {
             if faults.unstable_cursor {
@@ -647,6 +651,8 @@ mod tests {
         let f = Fixture::new();
         let idx = index_with(&["page_duplicates"], 2);
         assert_eq!(f.pages(&idx, &f.s), [vec!["E", "A"], vec!["A", "B", "I"], vec!["I", "M"]]);
+        let idx = index_with(&["skip_second_page"], 2);
+        assert_eq!(f.pages(&idx, &f.s), [vec!["E", "A"], vec!["M"]]);
         let idx = index_with(&["unstable_cursor"], 2);
         let first = idx.list(&f.st, "r", &f.s, &ReferrersQuery::default());
         assert_eq!(first.next_page.as_deref(), Some("offset=2"));

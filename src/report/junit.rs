@@ -20,6 +20,14 @@ pub fn build(report: &RunReport) -> Report {
             s.add_property(Property::new("target", report.target.clone()));
             s.add_property(Property::new("run_id", report.run_id.clone()));
             s.add_property(Property::new("profile", report.profile.clone()));
+            if let Some(g) = &report.graph {
+                s.add_property(Property::new("graph_seed", g.seed.to_string()));
+                s.add_property(Property::new("graph_cases", g.cases.to_string()));
+                s.add_property(Property::new("graph_mode", g.mode.clone()));
+                if let Some(f) = &g.counterexample {
+                    s.add_property(Property::new("graph_counterexample", f.clone()));
+                }
+            }
             s
         });
         if let Some(tc) = testcase(c) {

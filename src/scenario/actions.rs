@@ -124,6 +124,12 @@ pub struct PushIndex {
     pub tag: Option<String>,
     #[serde(default)]
     pub repo: RepoRef,
+    /// Name the subject by this digest algorithm (sha512) instead of sha256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_alg: Option<crate::oci::Algorithm>,
+    /// Build it without pushing (a later `push` sends it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub build_only: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -287,6 +293,29 @@ pub struct Parallel {
     /// What every client does once all of them and `during` are done (e.g. check what survived).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub then: Vec<Step>,
+}
+
+/// `reverse`: which manifests of the repository point at a manifest (subject, index child,
+/// config, layer), found by walking from the tags through index children and referrers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reverse {
+    /// The manifest pointed at.
+    pub of: String,
+    /// Find referrers through the referrers tags (as a client without the API) instead of
+    /// the referrers API.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fallback: bool,
+}
+
+/// A `together` block: its steps are sent at the same moment, each by a client of its own
+/// (a generated graph's concurrent pushes). Unlike `parallel`, every step is its own, builds
+/// the same content it would alone, and the names the steps define are seen after the block.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Together {
+    /// The steps (1 to 64), none a block or a hook, none using a name another one defines.
+    pub steps: Vec<Step>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -237,6 +237,12 @@ actions! {
     /// Several clients at once: each runs `each` after a common start, while `during` runs
     /// over and over beside them; then each runs `then`.
     Parallel(Parallel) = "parallel",
+    /// Different steps sent at the same moment, each by a client of its own; the names they
+    /// define are seen after the block.
+    Together(Together) = "together",
+    /// The reverse walk: which manifests point at a manifest (from the tags, through index
+    /// children and referrers).
+    Reverse(Reverse) = "reverse",
 }
 
 impl Action {
@@ -288,6 +294,7 @@ impl Action {
             Action::Hook(h) => u.extend(h.of.as_deref()),
             Action::Copy(c) => u.push(c.of.as_str()),
             Action::ListOn(l) => u.push(l.of.as_str()),
+            Action::Reverse(r) => u.push(r.of.as_str()),
             _ => {}
         }
         u
@@ -320,11 +327,14 @@ impl Step {
     /// Every check id this step evaluates, those of the steps inside a `parallel` included.
     pub fn all_checks(&self) -> Vec<&String> {
         let mut out: Vec<&String> = self.checks.keys().collect();
-        if let Action::Parallel(p) = &self.action {
-            for id in p.all_checks() {
-                if !out.contains(&id) {
-                    out.push(id);
-                }
+        let inner: Vec<&String> = match &self.action {
+            Action::Parallel(p) => p.all_checks(),
+            Action::Together(t) => t.steps.iter().flat_map(Step::all_checks).collect(),
+            _ => vec![],
+        };
+        for id in inner {
+            if !out.contains(&id) {
+                out.push(id);
             }
         }
         out

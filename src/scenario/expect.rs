@@ -123,6 +123,11 @@ pub struct Expect {
     /// Every manifest a `copy` step wrote reads back byte-identical on the target.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub copied_exact: bool,
+    /// A `reverse` walk found exactly the manifests the model says point at it: those this
+    /// scenario pushed and did not delete, reachable from a tag through index children and
+    /// referrers, whose subject, children, config or layers name it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub walk_model: bool,
     /// The answer came from another URL than the one asked (`true`) or from the same (`false`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirected: Option<bool>,
@@ -221,6 +226,14 @@ pub struct ManifestsExpect {
     /// Every entry's digest is one of the scenario's known manifests.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub only_known: bool,
+    /// Exactly what the model says the list holds, each entry with the descriptor of the
+    /// manifest pushed (mediaType, size, artifactType, annotations): every manifest this
+    /// scenario pushed (201) to that repository and did not delete (202) whose `subject` names
+    /// the digest asked about. With an `artifact_type` filter the registry announced
+    /// (`OCI-Filters-Applied: artifactType`), only those of that type; without the header, all
+    /// of them (a registry that does not filter returns the whole list).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub model: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -131,6 +131,8 @@ mod tests {
                 "mount" => "{ into: other }",
                 "delete_blob" => "{ blob_of: a }",
                 "parallel" => "{ clients: 2, each: [ { ping: {} } ] }",
+                "together" => "{ steps: [ { ping: {} } ] }",
+                "reverse" => "{ of: a }",
                 other => panic!("no example for {other}"),
             };
             let steps = parse(&format!("- {key}: {body}\n  checks: {{ X1: {{ status: 200 }} }}\n")).unwrap();

@@ -4,7 +4,7 @@
 //! count the referrers a race left out.
 
 use super::super::context::{Ctx, Entry};
-use super::super::expect::Observation;
+use super::super::expect::{ModelListing, Observation};
 use super::super::measure::Measurement;
 use super::{Problem, listing_observation};
 use crate::client::ClientError;
@@ -39,6 +39,9 @@ pub async fn update(ctx: &mut Ctx<'_>, f: &FallbackAdd, add: bool) -> Result<Obs
     if let Some(index) = out.index() {
         let name = f.r#as.clone().unwrap_or_else(|| format!("{}-fallback-{}", f.referrer, ctx.order.len()));
         let pushed = matches!(&out.write, TagWrite::Put(p) if p.status == 201);
+        if pushed {
+            ctx.untag(&repo, &out.tag);
+        }
         ctx.entries.insert(name, Entry::new(index.clone(), repo.clone(), Some(out.tag.clone()), pushed));
     }
     for index in &out.indexes {
@@ -83,5 +86,6 @@ pub async fn read(ctx: &mut Ctx<'_>, f: &FallbackRead) -> Result<Observation, Cl
         let missing = f.count_missing.iter().filter_map(|n| ctx.built(n)).filter(|b| !listed.contains(b.digest.as_str())).count();
         measurements.push(Measurement::count("lost_updates", missing as f64));
     }
-    Ok(Observation { measurements, ..listing_observation(r) })
+    let model = Some(ModelListing::of(ctx, &repo, &digest, None));
+    Ok(Observation { measurements, model, ..listing_observation(r) })
 }

@@ -12,6 +12,7 @@
 //! - `lifecycle`: `hook`, `wait`.
 //! - `copy`: `copy`, `list_on` (other registries).
 //! - `parallel`: `parallel` blocks (run by `step::run_step`, which owns judging).
+//! - `together`: `together` blocks, different steps at the same moment (likewise).
 
 pub mod blobs;
 pub mod copy;
@@ -19,6 +20,7 @@ pub mod fallback;
 pub mod lifecycle;
 pub mod manifests;
 pub mod parallel;
+pub mod together;
 pub mod push;
 pub mod referrers;
 pub mod transport;
@@ -66,6 +68,7 @@ pub async fn exec(action: &Action, ctx: &mut Ctx<'_>) -> Result<Observation, Cli
         Action::Detect(_) => referrers::detect(ctx).await,
         Action::Copy(c) => copy::copy(ctx, c).await,
         Action::ListOn(l) => copy::list_on(ctx, l).await,
+        Action::Reverse(r) => referrers::reverse(ctx, r).await,
         Action::Hook(h) => lifecycle::hook(ctx, h).await,
         Action::Wait(w) => lifecycle::wait(w).await,
         Action::Burst(b) => transport::burst(ctx, b).await,
@@ -82,6 +85,7 @@ pub async fn exec(action: &Action, ctx: &mut Ctx<'_>) -> Result<Observation, Cli
         Action::GetBlob(g) => blobs::get_blob(ctx, g).await,
         Action::DeleteBlob(d) => blobs::delete_blob(ctx, d).await,
         Action::Parallel(_) => unreachable!("step::run_step runs parallel blocks"),
+        Action::Together(_) => unreachable!("step::run_step runs together blocks"),
     }
 }
 

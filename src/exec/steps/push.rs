@@ -51,7 +51,7 @@ pub async fn index(ctx: &mut Ctx<'_>, p: &PushIndex) -> Result<Observation, Clie
         b = b.manifest(ctx.named(m).descriptor());
     }
     if let Some(s) = &p.subject {
-        b = b.subject(subject_descriptor(ctx, s, None, 0));
+        b = b.subject(subject_descriptor(ctx, s, p.subject_alg, 0));
     }
     for (k, v) in &p.annotations {
         b = b.annotation(k, v);
@@ -59,7 +59,7 @@ pub async fn index(ctx: &mut Ctx<'_>, p: &PushIndex) -> Result<Observation, Clie
     let built = b.build();
     let reference = reference(&built, p.by, &p.tag, &p.name);
     let repo = ctx.repo(p.repo);
-    push(ctx, &p.name, built, repo, reference, false).await
+    push(ctx, &p.name, built, repo, reference, p.build_only).await
 }
 
 /// `push:` — a manifest built earlier, pushed (again) as the options say.
@@ -146,15 +146,20 @@ pub fn reference(built: &Built, by: By, tag: &Option<String>, name: &str) -> Str
 /// cleanup; `build_only` only remembers it.
 pub async fn push(ctx: &mut Ctx<'_>, name: &str, built: Built, repo: String, reference: String, build_only: bool) -> Result<Observation, ClientError> {
     let tag = Digest::parse(&reference).is_err().then(|| reference.clone());
-    ctx.entries.insert(name.to_string(), Entry::new(built.clone(), repo.clone(), tag, false));
+    ctx.entries.insert(name.to_string(), Entry::new(built.clone(), repo.clone(), tag.clone(), false));
     if build_only {
         return Ok(Observation::default());
     }
     let r = ctx.client.push_built(&repo, &built, &reference).await?;
-    if r.status == 201
-        && let Some(e) = ctx.entries.get_mut(name)
-    {
-        e.pushed = true;
+    if r.status == 201 {
+        // The tag moved here: what it named before is no longer reachable by it.
+        if let Some(t) = &tag {
+            ctx.untag(&repo, t);
+        }
+        if let Some(e) = ctx.entries.get_mut(name) {
+            e.pushed = true;
+            e.tag = tag.clone();
+        }
     }
     // Even a rejected push may have left blobs behind: clean them up too.
     ctx.order.push((repo, built.clone()));

@@ -4,7 +4,7 @@
 //! then list: what a client sees when it decides whether to fall back).
 
 use super::super::context::{Ctx, new_run_id};
-use super::super::expect::Observation;
+use super::super::expect::{ModelListing, Observation};
 use super::Problem;
 use super::push::{build_artifact, push, reference};
 use crate::client::{ClientError, Response, Scope};
@@ -44,6 +44,8 @@ pub async fn referrers(ctx: &mut Ctx<'_>, r: &Referrers) -> Result<Observation, 
     };
     let url = ctx.client.referrers_url(&repo, &digest, r.artifact_type.as_deref(), r.raw_query.as_deref())?;
     let mut obs = list(ctx, &repo, url.clone(), scope.clone(), r.pages, r.insert_after_first_page.as_deref()).await?;
+    let model = Digest::parse(&digest).ok().map(|d| ModelListing::of(ctx, &repo, &d, r.artifact_type.as_deref()));
+    obs.model = model.clone();
     if r.repeat && r.insert_after_first_page.is_none() && matches!(r.repo, RepoRef::Main | RepoRef::Other) {
         let again = list(ctx, &repo, url.clone(), scope.clone(), r.pages, None).await?;
         // A write that changes nothing this listing shows: an image nothing refers to.
@@ -51,7 +53,25 @@ pub async fn referrers(ctx: &mut Ctx<'_>, r: &Referrers) -> Result<Observation, 
         let name = format!("~unrelated-{}", ctx.order.len());
         push(ctx, &name, unrelated.clone(), repo.clone(), unrelated.digest.to_string(), false).await?;
         let after = list(ctx, &repo, url, scope, r.pages, None).await?;
+        // Neither read changes what the model lists (the unrelated image names no subject).
+        let (again, after) = (Observation { model: model.clone(), ..again }, Observation { model, ..after });
         obs.repeats = vec![("read again".into(), again), ("read again after an unrelated push".into(), after)];
+    }
+    Ok(obs)
+}
+
+/// `reverse`: the walk from the tags (`graph::reverse::walk`), and what the model says it finds.
+pub async fn reverse(ctx: &mut Ctx<'_>, r: &crate::scenario::Reverse) -> Result<Observation, ClientError> {
+    let target = ctx.named(&r.of).digest.clone();
+    let repo = ctx.repo_of(&r.of);
+    let w = crate::graph::reverse::walk(ctx.client, &repo, &target, r.fallback).await?;
+    let present: Vec<(&str, &crate::oci::Built, bool)> =
+        ctx.entries.iter().filter(|(_, e)| e.pushed && e.repo == repo).map(|(n, e)| (n.as_str(), &e.built, e.tag.is_some())).collect();
+    let want = crate::graph::reverse::expected(&present, &target).into_iter().map(|(n, d)| (n.to_string(), d)).collect();
+    let found = w.pointers.iter().map(|p| p.digest.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let mut obs = Observation { walk: Some((found, want)), ..Default::default() };
+    if let Some(t) = w.truncated {
+        obs.chain_error = Some(format!("the walk {t}"));
     }
     Ok(obs)
 }

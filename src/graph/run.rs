@@ -1,0 +1,463 @@
+//! `referee graph`: generated artifact graphs run against a registry as scenarios, each case in
+//! fresh repositories and cleaned up; the first failure is shrunk (proptest) and the smallest
+//! failing graph is written as a scenario file that `referee run --scenarios` replays.
+//!
+//! The verdicts are `run`'s: each case is a scenario judged by the executor with the profile's
+//! declarations, so a MUST broken is a FAIL, a reading a WARN, a capability the registry lacks
+//! a SKIP. A case fails (and is shrunk) only on a FAIL.
+
+use super::model::Graph;
+use super::scenario::{Mode, to_scenario};
+use super::strategy::{GraphParams, graph};
+use crate::app::{AppError, load_profile};
+use crate::client::{Client, ClientConfig};
+use crate::exec::outcome::GraphSummary;
+use crate::exec::{self, CapabilityStatus, CheckResult, Outcome, Residue, RunOptions, RunReport};
+use crate::registry::{EmbeddedRegistry, RegistryConfig};
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Which way referrers are asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModeChoice {
+    /// The API when the registry has it (the probe says), else the referrers tag.
+    Auto,
+    Api,
+    Fallback,
+}
+
+/// Everything `referee graph` needs.
+#[derive(Debug, Clone)]
+pub struct GraphConfig {
+    /// A registry URL; `None` starts the embedded registry (`embedded`) on 127.0.0.1:0.
+    pub target: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub insecure: bool,
+    pub timeout: Duration,
+    pub cases: u32,
+    pub seed: u64,
+    /// A vendor profile (`embedded` without a target, `strict` with one).
+    pub profile: Option<String>,
+    pub mode: ModeChoice,
+    pub embedded: RegistryConfig,
+    /// Where graph-junit.xml, graph-results.json and a counterexample go; `None` writes nothing.
+    pub report_dir: Option<PathBuf>,
+    pub repo_prefix: String,
+    pub params: GraphParams,
+    /// At most this many shrinking steps (each runs a case).
+    pub max_shrink_steps: u32,
+    pub quiet: bool,
+    pub handle_signals: bool,
+}
+
+impl GraphConfig {
+    pub fn new(cases: u32, seed: u64) -> GraphConfig {
+        GraphConfig {
+            target: None,
+            username: None,
+            password: None,
+            insecure: false,
+            timeout: Duration::from_secs(30),
+            cases,
+            seed,
+            profile: None,
+            mode: ModeChoice::Auto,
+            embedded: RegistryConfig::default(),
+            report_dir: None,
+            repo_prefix: "referee".into(),
+            params: default_params(),
+            max_shrink_steps: 400,
+            quiet: true,
+            handle_signals: false,
+        }
+    }
+}
+
+/// The graphs `referee graph` makes: up to 12 nodes, a hub with up to 12 extra referrers (so
+/// listings page on registries with small pages), groups of up to 8 concurrent pushes.
+pub fn default_params() -> GraphParams {
+    GraphParams { nodes: 1..=12, fanout: 0..=12, max_group: 8, max_annotation: 2048 }
+}
+
+/// What a graph run gave.
+pub struct GraphOutput {
+    pub report: RunReport,
+    pub files: Vec<PathBuf>,
+    /// The scenario file replaying the shrunk failure, when a case failed.
+    pub counterexample: Option<PathBuf>,
+}
+
+/// One case's verdicts.
+struct CaseRun {
+    results: Vec<CheckResult>,
+    residue: Vec<Residue>,
+    text: String,
+}
+
+/// What the cases so far add up to: per check, how many cases ended how, and the result that
+/// speaks for it (the first at its worst outcome).
+#[derive(Default)]
+struct Tally {
+    per_check: BTreeMap<String, (CheckResult, u32, BTreeMap<Outcome, u32>)>,
+    residue: Vec<Residue>,
+    cases_run: u32,
+    shrink_steps: u32,
+    failing_case: Option<(u32, usize)>,
+    runs: u32,
+}
+
+impl Tally {
+    fn add(&mut self, case: u32, results: Vec<CheckResult>) {
+        for r in results {
+            let e = self.per_check.entry(r.info.id.clone()).or_insert_with(|| (r.clone(), case, BTreeMap::new()));
+            *e.2.entry(r.outcome).or_insert(0) += 1;
+            if r.outcome > e.0.outcome {
+                *e = (r, case, std::mem::take(&mut e.2));
+            }
+        }
+    }
+}
+
+/// Everything a case needs, shared with the blocking proptest loop.
+struct Runner {
+    client: Client,
+    caps: Vec<CapabilityStatus>,
+    opts: RunOptions,
+    mode: Mode,
+    prefix: String,
+    run_id: String,
+    seed: u64,
+    target: String,
+}
+
+impl Runner {
+    async fn case(&self, g: &Graph, n: u32, comment: &str) -> Result<CaseRun, String> {
+        let id = format!("{}-{n}", self.seed);
+        let text = to_scenario(g, self.mode, &id, comment);
+        let path = PathBuf::from(format!("graph-{id}.yaml"));
+        let file = crate::scenario::parse(&path, &text).map_err(|d| format!("a generated scenario does not parse (a referee bug): {d}"))?;
+        let loaded = crate::scenario::Loaded { path, text: text.clone(), file };
+        let plan = crate::plan::plan(&[loaded], &[])
+            .map_err(|d| format!("a generated scenario is invalid (a referee bug): {}", d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; ")))?;
+        let s = plan.scenarios.first().ok_or("a generated scenario has no checks (a referee bug)")?;
+        let repo = format!("{}/graph-{}-{n}", self.prefix, self.run_id);
+        let mut residue = vec![];
+        let results = exec::run::run_scenario(s, &self.client.fork(), &repo, &self.caps, &self.opts, &mut residue).await;
+        Ok(CaseRun { results, residue, text })
+    }
+}
+
+fn seed_rng(seed: u64) -> TestRng {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    bytes[8..16].copy_from_slice(b"referee!");
+    TestRng::from_seed(RngAlgorithm::ChaCha, &bytes)
+}
+
+/// `referee graph`.
+pub async fn run(cfg: GraphConfig) -> Result<GraphOutput, AppError> {
+    let default_profile = if cfg.target.is_none() { "embedded" } else { "strict" };
+    let (profile, hooks) = load_profile(Some(cfg.profile.as_deref().unwrap_or(default_profile)), &[])?;
+    let mut declared: Vec<(String, String)> =
+        profile.declares.iter().filter(|(_, v)| v.as_str() != "unknown").map(|(k, v)| (k.clone(), v.clone())).collect();
+    // The embedded registry referee starts lists every write at once unless a lag fault says
+    // otherwise: a fact about it, not a guess, and what keeps shrinking quick.
+    if cfg.target.is_none() && cfg.embedded.faults.referrers_lag_ms == 0 && !declared.iter().any(|(k, _)| k == "listing_convergence") {
+        declared.push(("listing_convergence".into(), "immediate".into()));
+    }
+    let declares = exec::Declares::from_profile(declared);
+    let (registry, base) = match &cfg.target {
+        Some(t) => (None, t.trim_end_matches('/').to_string()),
+        None => {
+            let reg = EmbeddedRegistry::start(cfg.embedded.clone(), "127.0.0.1:0".parse().expect("addr"))
+                .await
+                .map_err(|e| AppError::Harness(format!("cannot start the embedded registry: {e}")))?;
+            let url = reg.url();
+            (Some(reg), url)
+        }
+    };
+    let client = Client::new(ClientConfig {
+        username: cfg.username.clone(),
+        password: cfg.password.clone(),
+        insecure: cfg.insecure,
+        timeout: cfg.timeout,
+        ..ClientConfig::new(&base)
+    })
+    .map_err(|e| AppError::Usage(e.to_string()))?;
+    let out = run_with(&cfg, client, base, registry.is_some(), profile.name.clone(), hooks, declares).await;
+    if let Some(r) = registry {
+        r.shutdown().await;
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_with(
+    cfg: &GraphConfig,
+    client: Client,
+    base: String,
+    embedded: bool,
+    profile: String,
+    hooks: exec::hooks::Hooks,
+    declares: exec::Declares,
+) -> Result<GraphOutput, AppError> {
+    let started = Instant::now();
+    let started_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let run_id = exec::new_run_id();
+    let prefix = cfg.repo_prefix.trim_matches('/').to_string();
+    let mut residue = vec![];
+    let caps = exec::run::probe(&client.fork(), &format!("{prefix}/graph-probe-{run_id}"), &mut residue)
+        .await
+        .map_err(|e| AppError::Harness(format!("the capability probe failed, so no case ran: {e}")))?;
+    let has_api = caps.iter().any(|c| c.name == crate::scenario::Capability::ReferrersApi.name() && c.supported);
+    let mode = match cfg.mode {
+        ModeChoice::Api => Mode::Api,
+        ModeChoice::Fallback => Mode::Fallback,
+        ModeChoice::Auto if has_api => Mode::Api,
+        ModeChoice::Auto => Mode::Fallback,
+    };
+    let target_label = if embedded { format!("{base} (embedded)") } else { base.clone() };
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = cfg.handle_signals.then(|| {
+        let first = "interrupted: finishing the step in flight, then deleting what this case pushed and writing the reports (again to stop at once)".to_string();
+        let second = format!("stopped at once: what this run pushed may be left in the repositories {prefix}/graph-{run_id}-*");
+        tokio::spawn(crate::app::watch_signals(stop.clone(), first, second))
+    });
+    let opts = RunOptions {
+        repo_prefix: prefix.clone(),
+        target_label: target_label.clone(),
+        embedded,
+        declares,
+        profile: profile.clone(),
+        hooks,
+        stop: Some(stop.clone()),
+        run_id: Some(run_id.clone()),
+        ..RunOptions::default()
+    };
+    let runner = Arc::new(Runner { client, caps: caps.clone(), opts, mode, prefix: prefix.clone(), run_id: run_id.clone(), seed: cfg.seed, target: base.clone() });
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let progress = progress_bar(cfg.cases, cfg.quiet);
+    let handle = tokio::runtime::Handle::current();
+    let (cases, seed, params, max_shrink) = (cfg.cases, cfg.seed, cfg.params.clone(), cfg.max_shrink_steps);
+    let (r2, t2, s2, p2) = (runner.clone(), tally.clone(), stop.clone(), progress.clone());
+    // proptest's runner is synchronous: it runs on a blocking thread and drives each case on
+    // the runtime.
+    let outcome = tokio::task::spawn_blocking(move || {
+        let config = Config { cases, max_shrink_iters: max_shrink / 4, failure_persistence: None, ..Config::default() };
+        let mut prop = TestRunner::new_with_rng(config, seed_rng(seed));
+        let failed = AtomicBool::new(false);
+        prop.run(&graph(params), |g| {
+            if s2.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            let shrinking = failed.load(Ordering::SeqCst);
+            let n = {
+                let mut t = t2.lock().expect("tally");
+                t.runs += 1;
+                if shrinking {
+                    t.shrink_steps += 1;
+                } else {
+                    t.cases_run += 1;
+                }
+                t.runs
+            };
+            if shrinking {
+                p2.set_message(format!("shrinking: step {}, {} nodes", n, g.nodes.len()));
+            } else {
+                p2.set_position(u64::from(n));
+            }
+            let comment = format!("referee graph, seed {seed}, run {n}");
+            let case = handle.block_on(r2.case(&g, n, &comment)).map_err(TestCaseError::fail)?;
+            let fail = case.results.iter().find(|r| r.outcome == Outcome::Failed).map(|r| format!("{}: {}", r.info.id, r.reason));
+            let mut t = t2.lock().expect("tally");
+            t.residue.extend(case.residue);
+            if !shrinking {
+                t.add(n, case.results);
+            }
+            match fail {
+                Some(why) => {
+                    if !shrinking {
+                        t.failing_case = Some((n, g.nodes.len()));
+                        failed.store(true, Ordering::SeqCst);
+                    }
+                    Err(TestCaseError::fail(why))
+                }
+                None => Ok(()),
+            }
+        })
+    })
+    .await
+    .map_err(|e| AppError::Harness(format!("the case runner stopped: {e}")))?;
+    let mut tally = std::mem::take(&mut *tally.lock().expect("tally"));
+    tally.residue.splice(0..0, residue);
+    let mut summary = GraphSummary {
+        seed: cfg.seed,
+        cases: cfg.cases,
+        cases_run: tally.cases_run,
+        mode: mode.name().into(),
+        failing_case: tally.failing_case.map(|(n, _)| n),
+        original_nodes: tally.failing_case.map(|(_, len)| len),
+        shrunk_nodes: None,
+        shrink_steps: tally.shrink_steps,
+        counterexample: None,
+    };
+    let mut files = vec![];
+    let mut counterexample = None;
+    let mut run_error = None;
+    match outcome {
+        Ok(()) => {}
+        Err(TestError::Abort(why)) => run_error = Some(format!("the case runner gave up: {why}")),
+        Err(TestError::Fail(why, minimal)) if tally.failing_case.is_none() => {
+            // A harness problem in the first case (the generated file), not a registry verdict.
+            run_error = Some(why.to_string());
+            let _ = minimal;
+        }
+        Err(TestError::Fail(_, minimal)) => {
+            // proptest's shrinking works on the strategy's choices; a greedy pass over the graph
+            // itself (remove a node, a delete, a concurrent group, a flag) finishes the job.
+            let mut minimal = minimal;
+            let budget = cfg.max_shrink_steps.saturating_sub(tally.shrink_steps);
+            let mut spent = 0u32;
+            'shrink: while spent < budget && !stop.load(Ordering::SeqCst) {
+                for candidate in minimal.simpler() {
+                    if spent >= budget || stop.load(Ordering::SeqCst) {
+                        break 'shrink;
+                    }
+                    spent += 1;
+                    tally.runs += 1;
+                    progress.set_message(format!("shrinking: step {}, {} nodes", tally.shrink_steps + spent, candidate.nodes.len()));
+                    let comment = format!("referee graph, seed {}, run {}", cfg.seed, tally.runs);
+                    let case = runner.case(&candidate, tally.runs, &comment).await.map_err(AppError::Harness)?;
+                    tally.residue.extend(case.residue);
+                    if case.results.iter().any(|r| r.outcome == Outcome::Failed) {
+                        minimal = candidate;
+                        continue 'shrink;
+                    }
+                }
+                break;
+            }
+            tally.shrink_steps += spent;
+            summary.shrink_steps = tally.shrink_steps;
+            // Run the smallest failing graph once more: its verdicts and transcript are the report's,
+            // and its scenario file is the counterexample.
+            let n = tally.runs + 1;
+            let (first, len) = tally.failing_case.expect("a failing case");
+            let comment = format!(
+                "referee graph counterexample: seed {}, case {first} of {} ({} mode), against {}\nshrunk from {len} to {} nodes in {} steps\nreplay: referee run --scenarios <this file>{}{}\ngraph: {}",
+                cfg.seed,
+                cfg.cases,
+                mode.name(),
+                target_label,
+                minimal.nodes.len(),
+                tally.shrink_steps,
+                if embedded { String::new() } else { format!(" --target {}", runner.target) },
+                if embedded { embedded_flags(&cfg.embedded) } else { String::new() },
+                serde_json::to_string(&minimal).unwrap_or_default()
+            );
+            let case = runner.case(&minimal, n, &comment).await.map_err(AppError::Harness)?;
+            tally.residue.extend(case.residue);
+            summary.shrunk_nodes = Some(minimal.nodes.len());
+            let reproduced = case.results.iter().any(|r| r.outcome == Outcome::Failed);
+            if let Some(dir) = &cfg.report_dir {
+                std::fs::create_dir_all(dir).map_err(|e| AppError::Harness(format!("cannot create {}: {e}", dir.display())))?;
+                let path = dir.join(format!("graph-{}-counterexample.yaml", cfg.seed));
+                std::fs::write(&path, &case.text).map_err(|e| AppError::Harness(format!("cannot write {}: {e}", path.display())))?;
+                summary.counterexample = Some(path.display().to_string());
+                counterexample = Some(path);
+            }
+            let replay = summary.counterexample.as_ref().map_or(String::new(), |p| format!("; replay: referee run --scenarios {p}"));
+            for r in case.results {
+                if r.outcome != Outcome::Failed {
+                    continue;
+                }
+                if let Some(e) = tally.per_check.get_mut(&r.info.id) {
+                    let reason = format!(
+                        "case {first} of {} (seed {}) failed; shrunk from {len} to {} nodes in {} steps{replay}{}: {}",
+                        cfg.cases,
+                        cfg.seed,
+                        minimal.nodes.len(),
+                        tally.shrink_steps,
+                        if reproduced { "" } else { " (the shrunk graph did not fail again: flaky)" },
+                        r.reason
+                    );
+                    e.0 = CheckResult { reason, ..r };
+                    e.0.outcome = Outcome::Failed;
+                }
+            }
+        }
+    }
+    let checks: Vec<CheckResult> = tally
+        .per_check
+        .into_values()
+        .map(|(mut r, case, counts)| {
+            let tally: Vec<String> = counts.iter().map(|(o, c)| format!("{c} {}", o.label().to_lowercase())).collect();
+            r.notes.insert(0, format!("seed {}: {} of {} cases ({})", cfg.seed, counts.values().sum::<u32>(), cfg.cases, tally.join(", ")));
+            if r.outcome != Outcome::Passed && r.outcome != Outcome::Failed {
+                r.reason = format!("case {case} (seed {}): {}", cfg.seed, r.reason);
+            }
+            r.info.scenario = format!("graph/{}", cfg.seed);
+            r
+        })
+        .collect();
+    progress.finish_and_clear();
+    if let Some(w) = watcher {
+        w.abort();
+    }
+    let interrupted = stop.load(Ordering::SeqCst);
+    let report = RunReport {
+        format_version: 1,
+        referee_version: env!("CARGO_PKG_VERSION").into(),
+        target: target_label,
+        embedded,
+        profile,
+        run_id,
+        started_unix_ms,
+        duration_ms: started.elapsed().as_millis() as u64,
+        capabilities: caps,
+        checks,
+        residue: tally.residue,
+        run_error,
+        interrupted,
+        graph: Some(summary),
+    };
+    if let Some(dir) = &cfg.report_dir {
+        std::fs::create_dir_all(dir).map_err(|e| AppError::Harness(format!("cannot create {}: {e}", dir.display())))?;
+        let junit = dir.join("graph-junit.xml");
+        crate::report::junit::write(&report, &junit).map_err(|e| AppError::Harness(format!("cannot write {}: {e}", junit.display())))?;
+        let json = dir.join("graph-results.json");
+        crate::report::json::write(&report, &json).map_err(|e| AppError::Harness(format!("cannot write {}: {e}", json.display())))?;
+        files.extend([junit, json]);
+    }
+    Ok(GraphOutput { report, files, counterexample })
+}
+
+/// The `referee run` flags that give the embedded registry the same faults and page size.
+fn embedded_flags(c: &RegistryConfig) -> String {
+    let mut out = String::new();
+    if c.mode == crate::registry::Mode::Legacy {
+        out.push_str(" --embedded-mode legacy");
+    }
+    for f in c.faults.on() {
+        out.push_str(&format!(" --embedded-fault {f}"));
+    }
+    if c.page_size != RegistryConfig::default().page_size {
+        out.push_str(&format!(" --embedded-page-size {}", c.page_size));
+    }
+    out
+}
+
+fn progress_bar(cases: u32, quiet: bool) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(u64::from(cases));
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} case {pos}/{len} {msg}") {
+        bar.set_style(style);
+    }
+    bar
+}
