@@ -310,8 +310,12 @@ pub struct GraphArgs {
     #[arg(long, requires = "repo")]
     pub reverse: Option<String>,
     /// The repository --reverse walks.
-    #[arg(long)]
+    #[arg(long, requires = "reverse")]
     pub repo: Option<String>,
+    /// What fails a case (and is shrunk, and makes the exit code 4): `fail` (a broken MUST; the
+    /// default) or `warn` (a broken reading too, e.g. a deleted referrer still listed).
+    #[arg(long, value_enum, default_value = "fail")]
+    pub fail_on: crate::exit::FailOn,
     /// Where graph-junit.xml, graph-results.json and a counterexample scenario go.
     #[arg(long, default_value = "reports")]
     pub report_dir: PathBuf,

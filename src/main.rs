@@ -127,6 +127,7 @@ async fn graph(a: GraphArgs) -> i32 {
         report_dir: Some(a.report_dir),
         repo_prefix: a.repo_prefix,
         max_shrink_steps: a.max_shrink_steps,
+        fail_on: a.fail_on,
         quiet: a.quiet,
         handle_signals: true,
         ..GraphConfig::new(a.cases, seed)
@@ -144,10 +145,13 @@ async fn graph(a: GraphArgs) -> i32 {
     if !a.quiet {
         eprintln!("referee graph: {} cases, seed {seed}{}", cfg.cases, cfg.target.as_deref().map_or(String::new(), |t| format!(", against {t}")));
     }
-    let quiet = a.quiet;
+    let (quiet, fail_on) = (a.quiet, a.fail_on);
     match referee::graph::run::run(cfg).await {
         Ok(out) => {
             let term = referee::report::Terminal::new(false);
+            if let (Some(e), true) = (&out.report.run_error, out.report.checks.is_empty()) {
+                eprintln!("error: {e}");
+            }
             if !quiet {
                 for c in &out.report.checks {
                     term.event(referee::exec::RunEvent::CheckFinished(c));
@@ -155,9 +159,10 @@ async fn graph(a: GraphArgs) -> i32 {
             }
             term.summary(&out.report, &out.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>());
             if let Some(g) = &out.report.graph {
-                match (&g.counterexample, g.failing_case) {
-                    (Some(f), Some(case)) => eprintln!(
-                        "case {case} failed (seed {seed}); shrunk from {} to {} nodes in {} steps; replay it: referee run --scenarios {f}",
+                match (&g.replay, g.failing_case) {
+                    (Some(replay), Some(case)) => eprintln!(
+                        "case {case} of {} failed (seed {seed}); shrunk from {} to {} nodes in {} steps; replay it: {replay}",
+                        g.cases,
                         g.original_nodes.unwrap_or(0),
                         g.shrunk_nodes.unwrap_or(0),
                         g.shrink_steps
@@ -165,7 +170,7 @@ async fn graph(a: GraphArgs) -> i32 {
                     _ => eprintln!("{} of {} cases run (seed {seed}, {} mode)", g.cases_run, g.cases, g.mode),
                 }
             }
-            if out.report.interrupted { exit::INTERRUPTED } else { exit::for_outcome(out.report.outcome(), exit::FailOn::Fail) }
+            if out.report.interrupted { exit::INTERRUPTED } else { exit::for_outcome(out.report.outcome(), fail_on) }
         }
         Err(e) => report_error(&e),
     }

@@ -98,6 +98,7 @@ pub fn area_of(id: &str) -> &'static str {
         Some('L') => "concurrency",
         Some('M') => "layout",
         Some('N') => "errors-transport",
+        Some('P') => "graph",
         Some('R') => "multi-registry",
         _ => "custom",
     }

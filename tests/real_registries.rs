@@ -286,3 +286,31 @@ fn an_interrupted_run_cleans_up_and_writes_its_reports() {
         assert!(status == 404 || left == 0, "{r} still has tags: {body}");
     }
 }
+
+/// `referee graph --cases 50` against a registry referee did not write: every generated check
+/// passes, nothing is left behind. A failure shows the shrunk counterexample.
+async fn graphs_against(url: &str, mode: &str, cases: u32) {
+    use referee::graph::run::{GraphConfig, run};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = GraphConfig { target: Some(url.to_string()), report_dir: Some(dir.path().into()), ..GraphConfig::new(cases, 20261130) };
+    let out = run(cfg).await.expect("graph run");
+    let g = out.report.graph.clone().unwrap();
+    assert_eq!((g.mode.as_str(), g.cases_run), (mode, cases));
+    let shrunk = out.counterexample.as_ref().map(|f| std::fs::read_to_string(f).unwrap()).unwrap_or_default();
+    for c in &out.report.checks {
+        assert_eq!(c.outcome, Outcome::Passed, "{} {:?}: {}\n{shrunk}", c.info.id, c.outcome, c.reason);
+    }
+    assert!(out.report.residue.is_empty(), "left behind: {:?}", out.report.residue);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_graphs_pass_on_ferro_through_the_api() {
+    let Some(reg) = external::ferro() else { return };
+    graphs_against(&reg.url, "api", 50).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_graphs_pass_on_docker_registry_through_the_referrers_tag() {
+    let Some(reg) = external::docker_registry() else { return };
+    graphs_against(&reg.url, "fallback", 50).await;
+}

@@ -38,11 +38,13 @@ pub struct Entry {
     pub pushed: bool,
     /// Why it is unusable: (message, whether a check — not setup — failed).
     pub failure: Option<(String, bool)>,
+    /// Deleted by digest (202) at this step label.
+    pub deleted: Option<String>,
 }
 
 impl Entry {
     pub fn new(built: Built, repo: String, tag: Option<String>, pushed: bool) -> Entry {
-        Entry { built, repo, tag, pushed, failure: None }
+        Entry { built, repo, tag, pushed, failure: None, deleted: None }
     }
 }
 
@@ -187,6 +189,7 @@ impl<'a> Ctx<'a> {
             {
                 mine.pushed = e.pushed;
                 mine.tag = e.tag.clone();
+                mine.deleted = e.deleted.clone();
             }
         }
         self.absorb(sub);

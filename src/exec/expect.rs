@@ -45,6 +45,9 @@ pub struct Observation {
 pub struct ModelListing {
     pub referrers: Vec<(String, Built)>,
     pub filter: Option<String>,
+    /// Referrers of this digest the scenario deleted (name, manifest, how): for the message
+    /// when one is still listed.
+    pub deleted: Vec<(String, Built, String)>,
 }
 
 impl ModelListing {
@@ -52,7 +55,13 @@ impl ModelListing {
     pub fn of(ctx: &super::context::Ctx, repo: &str, subject: &crate::oci::Digest, filter: Option<&str>) -> ModelListing {
         let present = ctx.entries.iter().filter(|(_, e)| e.pushed && e.repo == repo).map(|(n, e)| (n.clone(), &e.built));
         let referrers = crate::graph::model::listed_referrers(present, subject, None).into_iter().map(|(n, b)| (n, b.clone())).collect();
-        ModelListing { referrers, filter: filter.map(str::to_string) }
+        let deleted = ctx
+            .entries
+            .iter()
+            .filter(|(_, e)| e.repo == repo && e.built.subject.as_ref().is_some_and(|s| &s.digest == subject))
+            .filter_map(|(n, e)| e.deleted.as_ref().map(|how| (n.clone(), e.built.clone(), how.clone())))
+            .collect();
+        ModelListing { referrers, filter: filter.map(str::to_string), deleted }
     }
 }
 

@@ -160,7 +160,18 @@ fn model(obs: &Observation, list: &[Value], names: &Names, fails: &mut Vec<Strin
         .filter(|(_, b)| !applied || m.filter.as_deref().is_none_or(|at| b.listed_artifact_type().as_deref() == Some(at)))
         .collect();
     if m.filter.is_some() && !applied {
-        notes.push("the filter was not announced (no OCI-Filters-Applied: artifactType): judged as the whole list".into());
+        let of_type = want.iter().filter(|(_, b)| m.filter.as_deref().is_some_and(|at| b.listed_artifact_type().as_deref() == Some(at))).count();
+        let missing_other = want.iter().any(|(_, b)| {
+            m.filter.as_deref().is_some_and(|at| b.listed_artifact_type().as_deref() != Some(at)) && !list.iter().any(|v| digest_of(v) == Some(b.digest.as_str()))
+        });
+        if missing_other && of_type > 0 {
+            fails.push(format!(
+                "filtered without announcing it: no OCI-Filters-Applied header, yet referrers of other types than {:?} are left out (an answer without the header must be the whole list)",
+                m.filter.as_deref().unwrap_or("")
+            ));
+        } else {
+            notes.push("the filter was not announced (no OCI-Filters-Applied: artifactType): judged as the whole list".into());
+        }
     }
     let label = |d: &str| -> String {
         names.iter().find(|(_, b)| b.digest.as_str() == d).map_or_else(|| d.to_string(), |(n, _)| format!("'{n}' ({d})"))
@@ -173,7 +184,15 @@ fn model(obs: &Observation, list: &[Value], names: &Names, fails: &mut Vec<Strin
             continue;
         };
         if !expected.contains(d) {
-            fails.push(format!("unexpected entry {}: the model lists no such referrer of this digest", label(d)));
+            let why = if let Some((n, _, how)) = m.deleted.iter().find(|(_, b, _)| b.digest.as_str() == d) {
+                format!("'{n}' ({d}) is still listed, but it was deleted ({how})")
+            } else if let Some((n, b)) = m.referrers.iter().find(|(_, b)| b.digest.as_str() == d) {
+                let at = b.listed_artifact_type().unwrap_or_else(|| "none".into());
+                format!("'{n}' ({d}) is listed, but its artifactType {at} does not match the filter {:?} the registry announced as applied", m.filter.as_deref().unwrap_or(""))
+            } else {
+                format!("unexpected entry {}: no manifest this scenario pushed to the repository names this digest as its subject", label(d))
+            };
+            fails.push(why);
         } else if !seen.insert(d) {
             fails.push(format!("{} is listed more than once", label(d)));
         }

@@ -112,6 +112,9 @@ pub struct GraphSummary {
     /// The scenario file that replays the shrunk counterexample.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counterexample: Option<String>,
+    /// The command that replays it (with the embedded registry's faults, or the target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<String>,
 }
 
 impl RunReport {

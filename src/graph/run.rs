@@ -51,6 +51,8 @@ pub struct GraphConfig {
     pub params: GraphParams,
     /// At most this many shrinking steps (each runs a case).
     pub max_shrink_steps: u32,
+    /// What fails a case (and is shrunk, and sets the exit code): a FAIL, or a WARN too.
+    pub fail_on: crate::exit::FailOn,
     pub quiet: bool,
     pub handle_signals: bool,
 }
@@ -72,6 +74,7 @@ impl GraphConfig {
             repo_prefix: "referee".into(),
             params: default_params(),
             max_shrink_steps: 400,
+            fail_on: crate::exit::FailOn::Fail,
             quiet: true,
             handle_signals: false,
         }
@@ -81,7 +84,7 @@ impl GraphConfig {
 /// The graphs `referee graph` makes: up to 12 nodes, a hub with up to 12 extra referrers (so
 /// listings page on registries with small pages), groups of up to 8 concurrent pushes.
 pub fn default_params() -> GraphParams {
-    GraphParams { nodes: 1..=12, fanout: 0..=12, max_group: 8, max_annotation: 2048 }
+    GraphParams { nodes: 1..=12, fanout: 0..=12, max_group: 8, max_annotation: 2048, indexes: true }
 }
 
 /// What a graph run gave.
@@ -137,8 +140,11 @@ struct Runner {
 
 impl Runner {
     async fn case(&self, g: &Graph, n: u32, comment: &str) -> Result<CaseRun, String> {
-        let id = format!("{}-{n}", self.seed);
-        let text = to_scenario(g, self.mode, &id, comment);
+        self.case_as(g, n, &format!("{}-{n}", self.seed), comment).await
+    }
+
+    async fn case_as(&self, g: &Graph, n: u32, id: &str, comment: &str) -> Result<CaseRun, String> {
+        let text = to_scenario(g, self.mode, id, comment);
         let path = PathBuf::from(format!("graph-{id}.yaml"));
         let file = crate::scenario::parse(&path, &text).map_err(|d| format!("a generated scenario does not parse (a referee bug): {d}"))?;
         let loaded = crate::scenario::Loaded { path, text: text.clone(), file };
@@ -170,6 +176,8 @@ pub async fn run(cfg: GraphConfig) -> Result<GraphOutput, AppError> {
     if cfg.target.is_none() && cfg.embedded.faults.referrers_lag_ms == 0 && !declared.iter().any(|(k, _)| k == "listing_convergence") {
         declared.push(("listing_convergence".into(), "immediate".into()));
     }
+    // A profile that declares indexes are refused gets graphs without them.
+    let rejects_indexes = declared.iter().any(|(k, v)| k == "index_referrer" && v.starts_with("reject"));
     let declares = exec::Declares::from_profile(declared);
     let (registry, base) = match &cfg.target {
         Some(t) => (None, t.trim_end_matches('/').to_string()),
@@ -189,11 +197,19 @@ pub async fn run(cfg: GraphConfig) -> Result<GraphOutput, AppError> {
         ..ClientConfig::new(&base)
     })
     .map_err(|e| AppError::Usage(e.to_string()))?;
+    let mut cfg = cfg;
+    cfg.params.indexes &= !rejects_indexes;
     let out = run_with(&cfg, client, base, registry.is_some(), profile.name.clone(), hooks, declares).await;
     if let Some(r) = registry {
         r.shutdown().await;
     }
     out
+}
+
+/// Whether a case's verdicts fail it under `fail_on`, and the first reason.
+fn failing(results: &[CheckResult], fail_on: crate::exit::FailOn) -> Option<String> {
+    let bad = |o: Outcome| o == Outcome::Failed || (fail_on == crate::exit::FailOn::Warn && o == Outcome::Warned);
+    results.iter().find(|r| bad(r.outcome)).map(|r| format!("{}: {}", r.info.id, r.reason))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -210,10 +226,33 @@ async fn run_with(
     let started_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
     let run_id = exec::new_run_id();
     let prefix = cfg.repo_prefix.trim_matches('/').to_string();
-    let mut residue = vec![];
-    let caps = exec::run::probe(&client.fork(), &format!("{prefix}/graph-probe-{run_id}"), &mut residue)
-        .await
-        .map_err(|e| AppError::Harness(format!("the capability probe failed, so no case ran: {e}")))?;
+    let target_label = if embedded { format!("{base} (embedded)") } else { base.clone() };
+    let mut report = RunReport {
+        format_version: 1,
+        referee_version: env!("CARGO_PKG_VERSION").into(),
+        target: target_label.clone(),
+        embedded,
+        profile: profile.clone(),
+        run_id: run_id.clone(),
+        started_unix_ms,
+        duration_ms: 0,
+        capabilities: vec![],
+        checks: vec![],
+        residue: vec![],
+        run_error: None,
+        interrupted: false,
+        graph: None,
+    };
+    let caps = match exec::run::probe(&client.fork(), &format!("{prefix}/graph-probe-{run_id}"), &mut report.residue).await {
+        Ok(caps) => caps,
+        Err(e) => {
+            // Said once, and written where CI looks.
+            report.run_error = Some(format!("the capability probe failed, so no case ran: {e}"));
+            report.duration_ms = started.elapsed().as_millis() as u64;
+            let files = write_reports(cfg, &report)?;
+            return Ok(GraphOutput { report, files, counterexample: None });
+        }
+    };
     let has_api = caps.iter().any(|c| c.name == crate::scenario::Capability::ReferrersApi.name() && c.supported);
     let mode = match cfg.mode {
         ModeChoice::Api => Mode::Api,
@@ -221,7 +260,6 @@ async fn run_with(
         ModeChoice::Auto if has_api => Mode::Api,
         ModeChoice::Auto => Mode::Fallback,
     };
-    let target_label = if embedded { format!("{base} (embedded)") } else { base.clone() };
     let stop = Arc::new(AtomicBool::new(false));
     let watcher = cfg.handle_signals.then(|| {
         let first = "interrupted: finishing the step in flight, then deleting what this case pushed and writing the reports (again to stop at once)".to_string();
@@ -243,12 +281,18 @@ async fn run_with(
     let tally = Arc::new(Mutex::new(Tally::default()));
     let progress = progress_bar(cfg.cases, cfg.quiet);
     let handle = tokio::runtime::Handle::current();
-    let (cases, seed, params, max_shrink) = (cfg.cases, cfg.seed, cfg.params.clone(), cfg.max_shrink_steps);
+    // proptest shrinks with a quarter of the budget (its own steps on the strategy's choices);
+    // the greedy pass over the graph gets the rest.
+    let proptest_budget = cfg.max_shrink_steps / 4;
+    let (cases, seed, params, fail_on) = (cfg.cases, cfg.seed, cfg.params.clone(), cfg.fail_on);
     let (r2, t2, s2, p2) = (runner.clone(), tally.clone(), stop.clone(), progress.clone());
     // proptest's runner is synchronous: it runs on a blocking thread and drives each case on
     // the runtime.
     let outcome = tokio::task::spawn_blocking(move || {
-        let config = Config { cases, max_shrink_iters: max_shrink / 4, failure_persistence: None, ..Config::default() };
+        // No iteration limit of proptest's own (it would print its own message): the budget is
+        // counted here, and past it a candidate is not run and counts as passing, so proptest
+        // ends its shrinking at the smallest graph seen failing. The time limit is a backstop.
+        let config = Config { cases, max_shrink_iters: u32::MAX, max_shrink_time: 30 * 60 * 1000, failure_persistence: None, ..Config::default() };
         let mut prop = TestRunner::new_with_rng(config, seed_rng(seed));
         let failed = AtomicBool::new(false);
         prop.run(&graph(params), |g| {
@@ -258,6 +302,9 @@ async fn run_with(
             let shrinking = failed.load(Ordering::SeqCst);
             let n = {
                 let mut t = t2.lock().expect("tally");
+                if shrinking && t.shrink_steps >= proptest_budget {
+                    return Ok(());
+                }
                 t.runs += 1;
                 if shrinking {
                     t.shrink_steps += 1;
@@ -267,13 +314,13 @@ async fn run_with(
                 t.runs
             };
             if shrinking {
-                p2.set_message(format!("shrinking: step {}, {} nodes", n, g.nodes.len()));
+                p2.set_message(format!("shrinking: {} nodes", g.nodes.len()));
             } else {
                 p2.set_position(u64::from(n));
             }
             let comment = format!("referee graph, seed {seed}, run {n}");
             let case = handle.block_on(r2.case(&g, n, &comment)).map_err(TestCaseError::fail)?;
-            let fail = case.results.iter().find(|r| r.outcome == Outcome::Failed).map(|r| format!("{}: {}", r.info.id, r.reason));
+            let fail = failing(&case.results, fail_on);
             let mut t = t2.lock().expect("tally");
             t.residue.extend(case.residue);
             if !shrinking {
@@ -294,7 +341,6 @@ async fn run_with(
     .await
     .map_err(|e| AppError::Harness(format!("the case runner stopped: {e}")))?;
     let mut tally = std::mem::take(&mut *tally.lock().expect("tally"));
-    tally.residue.splice(0..0, residue);
     let mut summary = GraphSummary {
         seed: cfg.seed,
         cases: cfg.cases,
@@ -305,17 +351,22 @@ async fn run_with(
         shrunk_nodes: None,
         shrink_steps: tally.shrink_steps,
         counterexample: None,
+        replay: None,
     };
-    let mut files = vec![];
     let mut counterexample = None;
-    let mut run_error = None;
+    let file = cfg.report_dir.as_ref().map(|d| absolute(d).join(format!("graph-{}-counterexample.yaml", cfg.seed)));
     match outcome {
-        Ok(()) => {}
-        Err(TestError::Abort(why)) => run_error = Some(format!("the case runner gave up: {why}")),
-        Err(TestError::Fail(why, minimal)) if tally.failing_case.is_none() => {
+        Ok(()) => {
+            // This run found nothing: a counterexample an earlier run of this seed left is not
+            // this run's.
+            if let Some(f) = file.as_ref().filter(|f| f.exists()) {
+                let _ = std::fs::remove_file(f);
+            }
+        }
+        Err(TestError::Abort(why)) => report.run_error = Some(format!("the case runner gave up: {why}")),
+        Err(TestError::Fail(why, _)) if tally.failing_case.is_none() => {
             // A harness problem in the first case (the generated file), not a registry verdict.
-            run_error = Some(why.to_string());
-            let _ = minimal;
+            report.run_error = Some(why.to_string());
         }
         Err(TestError::Fail(_, minimal)) => {
             // proptest's shrinking works on the strategy's choices; a greedy pass over the graph
@@ -330,11 +381,11 @@ async fn run_with(
                     }
                     spent += 1;
                     tally.runs += 1;
-                    progress.set_message(format!("shrinking: step {}, {} nodes", tally.shrink_steps + spent, candidate.nodes.len()));
+                    progress.set_message(format!("shrinking: {} nodes", candidate.nodes.len()));
                     let comment = format!("referee graph, seed {}, run {}", cfg.seed, tally.runs);
                     let case = runner.case(&candidate, tally.runs, &comment).await.map_err(AppError::Harness)?;
                     tally.residue.extend(case.residue);
-                    if case.results.iter().any(|r| r.outcome == Outcome::Failed) {
+                    if failing(&case.results, cfg.fail_on).is_some() {
                         minimal = candidate;
                         continue 'shrink;
                     }
@@ -343,41 +394,56 @@ async fn run_with(
             }
             tally.shrink_steps += spent;
             summary.shrink_steps = tally.shrink_steps;
-            // Run the smallest failing graph once more: its verdicts and transcript are the report's,
-            // and its scenario file is the counterexample.
+            // Run the smallest failing graph once more: its verdicts and transcript are the
+            // report's, and its scenario file is the counterexample.
             let n = tally.runs + 1;
             let (first, len) = tally.failing_case.expect("a failing case");
+            let mut replay = match &file {
+                Some(f) => format!("referee run --scenarios {}", f.display()),
+                None => "referee run --scenarios <this file>".to_string(),
+            };
+            if embedded {
+                replay.push_str(&embedded_flags(&cfg.embedded));
+            } else {
+                replay.push_str(&format!(" --target {}", runner.target));
+            }
+            if let Some(p) = &cfg.profile {
+                replay.push_str(&format!(" --profile {p}"));
+            }
+            if cfg.fail_on == crate::exit::FailOn::Warn {
+                replay.push_str(" --fail-on warn");
+            }
             let comment = format!(
-                "referee graph counterexample: seed {}, case {first} of {} ({} mode), against {}\nshrunk from {len} to {} nodes in {} steps\nreplay: referee run --scenarios <this file>{}{}\ngraph: {}",
+                "referee graph counterexample: seed {}, case {first} of {} ({} mode), against {}\nshrunk from {len} to {} nodes in {} steps\nreplay: {replay}\ngraph: {}",
                 cfg.seed,
                 cfg.cases,
                 mode.name(),
                 target_label,
                 minimal.nodes.len(),
                 tally.shrink_steps,
-                if embedded { String::new() } else { format!(" --target {}", runner.target) },
-                if embedded { embedded_flags(&cfg.embedded) } else { String::new() },
                 serde_json::to_string(&minimal).unwrap_or_default()
             );
-            let case = runner.case(&minimal, n, &comment).await.map_err(AppError::Harness)?;
+            let case = runner.case_as(&minimal, n, &format!("{}-case{first}", cfg.seed), &comment).await.map_err(AppError::Harness)?;
             tally.residue.extend(case.residue);
             summary.shrunk_nodes = Some(minimal.nodes.len());
-            let reproduced = case.results.iter().any(|r| r.outcome == Outcome::Failed);
-            if let Some(dir) = &cfg.report_dir {
-                std::fs::create_dir_all(dir).map_err(|e| AppError::Harness(format!("cannot create {}: {e}", dir.display())))?;
-                let path = dir.join(format!("graph-{}-counterexample.yaml", cfg.seed));
-                std::fs::write(&path, &case.text).map_err(|e| AppError::Harness(format!("cannot write {}: {e}", path.display())))?;
+            let reproduced = failing(&case.results, cfg.fail_on).is_some();
+            if let Some(path) = &file {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| AppError::Harness(format!("cannot create {}: {e}", dir.display())))?;
+                }
+                std::fs::write(path, &case.text).map_err(|e| AppError::Harness(format!("cannot write {}: {e}", path.display())))?;
                 summary.counterexample = Some(path.display().to_string());
-                counterexample = Some(path);
+                counterexample = Some(path.clone());
             }
-            let replay = summary.counterexample.as_ref().map_or(String::new(), |p| format!("; replay: referee run --scenarios {p}"));
+            summary.replay = Some(replay.clone());
             for r in case.results {
-                if r.outcome != Outcome::Failed {
+                if failing(std::slice::from_ref(&r), cfg.fail_on).is_none() {
                     continue;
                 }
                 if let Some(e) = tally.per_check.get_mut(&r.info.id) {
+                    let outcome = e.0.outcome.max(r.outcome);
                     let reason = format!(
-                        "case {first} of {} (seed {}) failed; shrunk from {len} to {} nodes in {} steps{replay}{}: {}",
+                        "case {first} of {} (seed {}) failed; shrunk from {len} to {} nodes in {} steps{}; replay: {replay} — the shrunk case: {}",
                         cfg.cases,
                         cfg.seed,
                         minimal.nodes.len(),
@@ -385,55 +451,66 @@ async fn run_with(
                         if reproduced { "" } else { " (the shrunk graph did not fail again: flaky)" },
                         r.reason
                     );
-                    e.0 = CheckResult { reason, ..r };
-                    e.0.outcome = Outcome::Failed;
+                    e.0 = CheckResult { reason, outcome, ..r };
                 }
             }
         }
     }
-    let checks: Vec<CheckResult> = tally
-        .per_check
-        .into_values()
-        .map(|(mut r, case, counts)| {
-            let tally: Vec<String> = counts.iter().map(|(o, c)| format!("{c} {}", o.label().to_lowercase())).collect();
-            r.notes.insert(0, format!("seed {}: {} of {} cases ({})", cfg.seed, counts.values().sum::<u32>(), cfg.cases, tally.join(", ")));
-            if r.outcome != Outcome::Passed && r.outcome != Outcome::Failed {
-                r.reason = format!("case {case} (seed {}): {}", cfg.seed, r.reason);
-            }
-            r.info.scenario = format!("graph/{}", cfg.seed);
-            r
-        })
-        .collect();
     progress.finish_and_clear();
     if let Some(w) = watcher {
         w.abort();
     }
     let interrupted = stop.load(Ordering::SeqCst);
-    let report = RunReport {
-        format_version: 1,
-        referee_version: env!("CARGO_PKG_VERSION").into(),
-        target: target_label,
-        embedded,
-        profile,
-        run_id,
-        started_unix_ms,
-        duration_ms: started.elapsed().as_millis() as u64,
-        capabilities: caps,
-        checks,
-        residue: tally.residue,
-        run_error,
-        interrupted,
-        graph: Some(summary),
-    };
-    if let Some(dir) = &cfg.report_dir {
-        std::fs::create_dir_all(dir).map_err(|e| AppError::Harness(format!("cannot create {}: {e}", dir.display())))?;
-        let junit = dir.join("graph-junit.xml");
-        crate::report::junit::write(&report, &junit).map_err(|e| AppError::Harness(format!("cannot write {}: {e}", junit.display())))?;
-        let json = dir.join("graph-results.json");
-        crate::report::json::write(&report, &json).map_err(|e| AppError::Harness(format!("cannot write {}: {e}", json.display())))?;
-        files.extend([junit, json]);
+    // Every check of the mode is reported: those no case needed, or that a failure stopped
+    // before any case needed them, are Skipped with why.
+    let mut checks: Vec<CheckResult> = vec![];
+    for id in super::scenario::check_ids(mode) {
+        match tally.per_check.remove(*id) {
+            Some((mut r, case, counts)) => {
+                let how: Vec<String> = counts.iter().map(|(o, c)| format!("{c} {}", o.label().to_lowercase())).collect();
+                r.notes.insert(0, format!("seed {}: in {} of {} cases run ({})", cfg.seed, counts.values().sum::<u32>(), tally.cases_run, how.join(", ")));
+                if r.outcome != Outcome::Passed && !r.reason.starts_with("case ") {
+                    r.reason = format!("case {case} (seed {}): {}", cfg.seed, r.reason);
+                }
+                r.info.scenario = format!("graph/{}", cfg.seed);
+                checks.push(r);
+            }
+            None => {
+                let Some(info) = super::scenario::check_info(id, mode, cfg.seed) else { continue };
+                let why = match (tally.failing_case, interrupted) {
+                    (_, true) => "interrupted before a case needed this check".to_string(),
+                    (Some((n, _)), _) => format!("not reached: case {n} failed first and cases stop at the first failure"),
+                    _ => format!("none of the {} cases generated what this check needs", tally.cases_run),
+                };
+                let outcome = if interrupted { Outcome::Errored } else { Outcome::Skipped };
+                checks.push(CheckResult { info, outcome, reason: why, notes: vec![], measurements: Default::default(), transcript: vec![], duration_ms: 0 });
+            }
+        }
     }
+    tally.residue.splice(0..0, std::mem::take(&mut report.residue));
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    report.capabilities = caps;
+    report.checks = checks;
+    report.residue = tally.residue;
+    report.interrupted = interrupted;
+    report.graph = Some(summary);
+    let files = write_reports(cfg, &report)?;
     Ok(GraphOutput { report, files, counterexample })
+}
+
+/// `dir` made absolute against the working directory (so printed paths work from anywhere).
+fn absolute(dir: &std::path::Path) -> PathBuf {
+    if dir.is_absolute() { dir.to_path_buf() } else { std::env::current_dir().map_or_else(|_| dir.to_path_buf(), |c| c.join(dir)) }
+}
+
+fn write_reports(cfg: &GraphConfig, report: &RunReport) -> Result<Vec<PathBuf>, AppError> {
+    let Some(dir) = &cfg.report_dir else { return Ok(vec![]) };
+    std::fs::create_dir_all(dir).map_err(|e| AppError::Harness(format!("cannot create {}: {e}", dir.display())))?;
+    let junit = dir.join("graph-junit.xml");
+    crate::report::junit::write(report, &junit).map_err(|e| AppError::Harness(format!("cannot write {}: {e}", junit.display())))?;
+    let json = dir.join("graph-results.json");
+    crate::report::json::write(report, &json).map_err(|e| AppError::Harness(format!("cannot write {}: {e}", json.display())))?;
+    Ok(vec![junit, json])
 }
 
 /// The `referee run` flags that give the embedded registry the same faults and page size.

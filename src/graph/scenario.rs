@@ -37,89 +37,111 @@ const PUSH_RULE: &str = "A registry MUST initially accept an otherwise valid man
 const LIST_RULE: &str = "After the referrers API is enabled, Registries MUST include all newly pushed image manifests with a valid `subject` field in the referrers API response. [\\\"Listing Referrers\\\"] Assuming a repository is found, this request MUST return a `200 OK` response code. … Upon success, the response MUST be a JSON body with an image index containing a list of descriptors. … Each descriptor is of an image manifest or index in the same `<name>` namespace with a `subject` field that specifies the value of `<digest>`. The descriptors MUST include an `artifactType` field that is set to the value of the `artifactType` in the image manifest or index, if present. If the `artifactType` is empty or missing in the image manifest, the value of `artifactType` MUST be set to the config descriptor `mediaType` value. The descriptors MUST include annotations from the image manifest or index.";
 const TAG_RULE: &str = "[what the registry answers the client's steps] Upon a successful upload, the registry MUST return response code `201 Created` … A GET request to an existing manifest URL MUST provide the expected manifest, with a response code that MUST be `200 OK`. (The client: \\\"A client querying the referrers API and receiving a `404 Not Found` MUST fallback to using an image index pushed to a tag described by the referrers tag schema\\\" — which works only if the tag holds the index last pushed to it)";
 
-/// The checks a generated scenario may use (only those it uses are written).
+/// The checks a generated scenario may use, by mode (a run reports each of them, Skipped when
+/// no case needed it).
+pub fn check_ids(mode: Mode) -> &'static [&'static str] {
+    match mode {
+        Mode::Api => &["P1", "P2", "P3", "P4", "P5", "P6", "P7"],
+        Mode::Fallback => &["P1", "P2", "P4", "P6"],
+    }
+}
+
+const FILTER_RULE: &str = "The registry SHOULD support filtering on `artifactType`. … If filtering is requested and applied, the response MUST include a header `OCI-Filters-Applied: artifactType` denoting that an `artifactType` filter was applied.";
+
+/// A check's YAML under `checks:` (only those a scenario uses are written).
 fn check(id: &str, mode: Mode) -> String {
-    let (title, section, keyword, rule, reading, fault, requires) = match (id, mode) {
-        ("G1", Mode::Api) => (
+    let api = mode == Mode::Api;
+    let list_rule = if api { LIST_RULE } else { TAG_RULE };
+    let (title, section, keyword, rule, reading): (&str, &str, &str, String, Option<&str>) = match id {
+        "P1" if api => (
             "Every referrer pushed is accepted and listed under its subject, with its descriptor, and nothing else is",
             "distribution-spec \\\"Push\\\"; \\\"Enabling the Referrers API\\\"; \\\"Listing Referrers\\\"",
             "MUST",
             format!("{PUSH_RULE} … {LIST_RULE}"),
             None,
-            "ignore_index_subject",
-            true,
         ),
-        ("G1", Mode::Fallback) => (
+        "P1" => (
             "Every manifest pushed is accepted, and each subject's referrers tag holds exactly what the client wrote",
             "distribution-spec \\\"Push\\\"; \\\"Unavailable Referrers API\\\"; \\\"Referrers Tag Schema\\\"",
             "MUST",
             format!("{PUSH_RULE} … {TAG_RULE}"),
             None,
-            "tag_update_ignored",
-            false,
         ),
-        ("G2", _) => (
+        "P2" if api => (
             "A referrer naming its subject by sha512 is accepted and listed under the sha512 digest",
             "distribution-spec \\\"Push\\\"; \\\"Listing Referrers\\\"; image-spec descriptor \\\"Digests\\\"",
             "MUST",
-            format!(
-                "{PUSH_RULE} … {} (sha512 itself is optional — \\\"Implementations MAY implement SHA-512 digest verification\\\" — so a rejected push is Skipped)",
-                if mode == Mode::Api { LIST_RULE } else { TAG_RULE }
-            ),
+            format!("{PUSH_RULE} … {LIST_RULE} (sha512 itself is optional — \\\"Implementations MAY implement SHA-512 digest verification\\\" — so a rejected push is Skipped)"),
             None,
-            "drop_sha512_referrers",
-            mode == Mode::Api,
         ),
-        ("G3", _) => (
-            "A filtered listing holds exactly the referrers of that artifactType",
+        "P2" => (
+            "A referrer naming its subject by sha512 is accepted and its sha512-<hex> referrers tag holds it",
+            "distribution-spec \\\"Push\\\"; \\\"Referrers Tag Schema\\\"; image-spec descriptor \\\"Digests\\\"",
+            "MUST",
+            format!("{PUSH_RULE} … {TAG_RULE} (sha512 itself is optional — \\\"Implementations MAY implement SHA-512 digest verification\\\" — so a rejected push is Skipped)"),
+            None,
+        ),
+        "P3" => (
+            "A filter the registry announces holds exactly the referrers of that artifactType",
             "distribution-spec \\\"Listing Referrers\\\"",
             "READING",
-            "The registry SHOULD support filtering on `artifactType`. … If filtering is requested and applied, the response MUST include a header `OCI-Filters-Applied: artifactType` denoting that an `artifactType` filter was applied.".to_string(),
-            Some("as D1: an applied filter returns exactly the referrers whose artifactType equals the value asked for; without the header the whole list is expected"),
-            "filter_inverted",
-            true,
+            FILTER_RULE.to_string(),
+            Some("what an applied filter returns is shown by the spec's example, not said in a sentence: referee reads it as exactly the referrers whose artifactType equals the value asked for (filtering at all is a SHOULD: an answer without the header is judged as the whole list, which P7 checks)"),
         ),
-        ("G4", _) => (
-            "After deletes, the listing no longer names what was deleted and still names the rest",
-            "distribution-spec \\\"Deleting Manifests\\\"; \\\"Listing Referrers\\\"",
+        "P4" => (
+            "After deletes, the list no longer names what was deleted and still names the rest",
+            if api { "distribution-spec \\\"Deleting Manifests\\\"; \\\"Listing Referrers\\\"" } else { "distribution-spec \\\"Deleting Manifests\\\"; \\\"Referrers Tag Schema\\\"" },
             "READING",
             format!(
-                "Upon success, the registry MUST respond with a `202 Accepted` code. … If manifest deletion is disabled, the registry MUST respond with either a `400 Bad Request` or a `405 Method Not Allowed`. Once deleted, a `GET` to `/v2/<name>/manifests/<digest>` and any tag pointing to that digest will return a 404. … {}",
-                if mode == Mode::Api { LIST_RULE } else { TAG_RULE }
+                "Upon success, the registry MUST respond with a `202 Accepted` code. … If manifest deletion is disabled, the registry MUST respond with either a `400 Bad Request` or a `405 Method Not Allowed`. Once deleted, a `GET` to `/v2/<name>/manifests/<digest>` and any tag pointing to that digest will return a 404. … {list_rule}"
             ),
-            Some("as H1: the 202 is the deletion done, so right after it the list no longer names the manifest (a client removes it from the referrers tag first in fallback mode); subjects whose chain lost a manifest are not asked about, since what happens to their referrers is left open (distribution-spec#378)"),
-            "delete_keeps_referrer",
-            mode == Mode::Api,
+            Some(if api {
+                "the spec calls the 202 success and says a deleted manifest will return 404 (no MUST, no time): referee reads the 202 as the deletion done, so right after it the manifest answers 404 and the list no longer names it. Subjects whose chain lost a manifest are not asked about (what happens to the referrers of a deleted subject is left open, distribution-spec#378); a child of an index is never deleted (a registry may refuse)"
+            } else {
+                "the client removes a referrer from its subject's referrers tag, then deletes it: referee reads the 202 as the deletion done, so right after it the manifest answers 404 and the tag no longer names it. Subjects whose chain lost a manifest are not asked about; a child of an index is never deleted (a registry may refuse)"
+            }),
         ),
-        ("G5", _) => (
+        "P5" => (
             "The referrers of a subject that was never pushed are listed",
             "distribution-spec \\\"Push\\\"; \\\"Enabling the Referrers API\\\"",
             "READING",
             format!("{PUSH_RULE} … {LIST_RULE}"),
             Some("a referrer whose subject never arrives still has a valid `subject` field, so the listing of that digest names it"),
-            "forget_early_referrers",
-            true,
         ),
-        ("G6", _) => (
+        "P6" => (
             "The reverse walk finds exactly the manifests that point at a node",
-            "distribution-spec \\\"Listing Referrers\\\"; \\\"Listing Tags\\\"; \\\"Pulling manifests\\\"",
+            if api { "distribution-spec \\\"Listing Referrers\\\"; \\\"Listing Tags\\\"; \\\"Pulling manifests\\\"" } else { "distribution-spec \\\"Referrers Tag Schema\\\"; \\\"Listing Tags\\\"; \\\"Pulling manifests\\\"" },
             "READING",
-            format!("{} … A GET request to an existing manifest URL MUST provide the expected manifest, with a response code that MUST be `200 OK`.", if mode == Mode::Api { LIST_RULE } else { TAG_RULE }),
-            Some("referee's walk: every manifest reachable from the repository's tags through index children and referrers (the API, or the referrers tags in fallback mode) is found, and those whose subject, children, config or layers name the node are exactly what the model says point at it"),
-            "ignore_index_subject",
-            mode == Mode::Api,
+            format!("{list_rule} … A GET request to an existing manifest URL MUST provide the expected manifest, with a response code that MUST be `200 OK`."),
+            Some("referee's walk: every manifest reachable from the repository's tags through index children and referrers (the API, or the referrers tags in fallback mode) is found, and those whose subject, children, config or layers name the node are exactly those the model has pointing at it"),
         ),
-        (other, _) => unreachable!("no generated check {other}"),
+        "P7" => (
+            "A filter is announced, or the whole list is returned",
+            "distribution-spec \\\"Listing Referrers\\\"",
+            "MUST",
+            format!("{FILTER_RULE} (a registry that does not filter answers without the header, with the whole list)"),
+            None,
+        ),
+        other => unreachable!("no generated check {other}"),
     };
     let mut out = format!("  {id}:\n    title: \"{title}\"\n    section: \"{section}\"\n    keyword: {keyword}\n    rule: \"{rule}\"\n");
     if let Some(r) = reading {
         let _ = writeln!(out, "    reading: \"{r}\"");
     }
-    if requires {
+    if api {
         out.push_str("    requires: [referrers-api]\n");
     }
-    let _ = fault;
     out
+}
+
+/// What a report says about check `id` of `mode` when no case ran it: its metadata, read the
+/// way any scenario's checks are.
+pub fn check_info(id: &str, mode: Mode, seed: u64) -> Option<crate::plan::CheckInfo> {
+    let text = format!("id: graph/{seed}\ntitle: generated graphs\nchecks:\n{}steps:\n  - ping: {{}}\n    checks: {{ {id}: {{ status: 200 }} }}\n", check(id, mode));
+    let path = std::path::PathBuf::from(format!("graph-{seed}.yaml"));
+    let file = crate::scenario::parse(&path, &text).ok()?;
+    let plan = crate::plan::plan(&[crate::scenario::Loaded { path, text, file }], &[]).ok()?;
+    plan.scenarios.into_iter().next()?.checks.into_iter().next()
 }
 
 fn name(i: usize) -> String {
@@ -198,11 +220,11 @@ pub fn to_scenario(g: &Graph, mode: Mode, id: &str, comment: &str) -> String {
     let push_check = |i: usize, used: &mut BTreeSet<&str>| -> String {
         let n = &g.nodes[i];
         if n.sha512_subject {
-            used.insert("G2");
-            "G2: { status: 201, unsupported_if: { reason: \"the registry rejects sha512 subject digests (image-spec: sha512 support is optional)\", when: { status: 400 } } }".to_string()
+            used.insert("P2");
+            "P2: { status: 201, unsupported_if: { reason: \"the registry rejects sha512 subject digests (image-spec: sha512 support is optional)\", when: { status: 400 } } }".to_string()
         } else {
-            used.insert("G1");
-            "G1: { status: 201 }".to_string()
+            used.insert("P1");
+            "P1: { status: 201 }".to_string()
         }
     };
     let push_line = |i: usize| -> String {
@@ -221,7 +243,7 @@ pub fn to_scenario(g: &Graph, mode: Mode, id: &str, comment: &str) -> String {
         }
         if mode == Mode::Fallback {
             for &i in group.iter().filter(|i| g.nodes[**i].subject.is_some()) {
-                let id = if g.nodes[i].sha512_subject { "G2" } else { "G1" };
+                let id = if g.nodes[i].sha512_subject { "P2" } else { "P1" };
                 let _ = writeln!(steps, "  - fallback_add: {{ referrer: {}, client: spec }}\n    checks: {{ {id}: {{ status: 201 }} }}", name(i));
             }
         }
@@ -231,25 +253,24 @@ pub fn to_scenario(g: &Graph, mode: Mode, id: &str, comment: &str) -> String {
         g.nodes.iter().enumerate().filter(|(i, n)| pushed.contains(i) && (n.subject == Some(t) && !n.sha512_subject || matches!(&n.kind, NodeKind::Index { children } if children.contains(&t)))).count()
     };
     if let Some(t) = (0..g.nodes.len()).filter(|t| pushed.contains(t)).max_by_key(|t| (pointed(*t), std::cmp::Reverse(*t))).filter(|t| pointed(*t) > 0) {
-        used.insert("G6");
+        used.insert("P6");
         let fb = if mode == Mode::Fallback { ", fallback: true" } else { "" };
-        let _ = writeln!(steps, "  - reverse: {{ of: {}{fb} }}\n    checks: {{ G6: {{ walk_model: true }} }}", name(t));
+        let _ = writeln!(steps, "  - reverse: {{ of: {}{fb} }}\n    checks: {{ P6: {{ walk_model: true }} }}", name(t));
     }
     // 4. List every subject.
     let subjects: BTreeSet<(usize, bool)> = g.nodes.iter().filter_map(|n| n.subject.map(|s| (s, n.sha512_subject))).collect();
-    let list = |s: usize, sha512: bool, filter: Option<&str>, id: &str| -> String {
+    let model = |id: &str| format!("{id}: {{ status: 200, manifests: {{ model: true }} }}");
+    let list_with = |s: usize, sha512: bool, filter: Option<&str>, checks: &str| -> String {
         let alg = if sha512 { ", alg: sha512" } else { "" };
         match mode {
             Mode::Api => {
                 let f = filter.map(|t| format!(", artifact_type: {t}")).unwrap_or_default();
-                format!("  - referrers: {{ of: {}{alg}{f}, pages: all }}\n    eventually: true\n    checks: {{ {id}: {{ status: 200, manifests: {{ model: true }} }} }}\n", name(s))
+                format!("  - referrers: {{ of: {}{alg}{f}, pages: all }}\n    eventually: true\n    checks: {{ {checks} }}\n", name(s))
             }
-            Mode::Fallback => format!(
-                "  - fallback_read: {{ of: {}{alg} }}\n    eventually: true\n    checks: {{ {id}: {{ status: 200, manifests: {{ model: true }} }} }}\n",
-                name(s)
-            ),
+            Mode::Fallback => format!("  - fallback_read: {{ of: {}{alg} }}\n    eventually: true\n    checks: {{ {checks} }}\n", name(s)),
         }
     };
+    let list = |s: usize, sha512: bool, filter: Option<&str>, id: &str| list_with(s, sha512, filter, &model(id));
     for &(s, sha512) in &subjects {
         // A subject no referrer of this kind was pushed to is not asked about (nothing to list,
         // and a fallback tag that was never written is a 404).
@@ -258,11 +279,11 @@ pub fn to_scenario(g: &Graph, mode: Mode, id: &str, comment: &str) -> String {
             continue;
         }
         let id = if sha512 {
-            "G2"
+            "P2"
         } else if mode == Mode::Api && !pushed.contains(&s) {
-            "G5"
+            "P5"
         } else {
-            "G1"
+            "P1"
         };
         used.insert(id);
         steps.push_str(&list(s, sha512, None, id));
@@ -272,22 +293,25 @@ pub fn to_scenario(g: &Graph, mode: Mode, id: &str, comment: &str) -> String {
                 _ => None,
             });
             if let Some(t) = first_type {
-                used.insert("G3");
-                steps.push_str(&list(s, false, Some(&t), "G3"));
+                used.insert("P3");
+                used.insert("P7");
+                // P7: no silent filtering — the header, or the whole list.
+                let p7 = "P7: { status: 200, any_of: [ { header_contains: { OCI-Filters-Applied: artifactType } }, { manifests: { model: true } } ] }";
+                steps.push_str(&list_with(s, false, Some(&t), &format!("{}, {p7}", model("P3"))));
             }
         }
     }
     // 5. Delete, then list again what the deletes may not have touched.
     let deletes = allowed_deletes(g);
     if !deletes.is_empty() {
-        used.insert("G4");
+        used.insert("P4");
         for &d in &deletes {
             if mode == Mode::Fallback && g.nodes[d].subject.is_some() {
-                let _ = writeln!(steps, "  - fallback_remove: {{ referrer: {}, client: spec }}\n    checks: {{ G4: {{ status: [201, 202] }} }}", name(d));
+                let _ = writeln!(steps, "  - fallback_remove: {{ referrer: {}, client: spec }}\n    checks: {{ P4: {{ status: [201, 202] }} }}", name(d));
             }
             let _ = writeln!(
                 steps,
-                "  - delete_manifest: {{ of: {} }}\n    checks:\n      G4:\n        status: 202\n        unsupported_if: {{ reason: \"manifest deletion is disabled on this registry (400/405 are allowed)\", when: {{ status: [400, 405] }} }}",
+                "  - delete_manifest: {{ of: {}, then: head }}\n    checks:\n      P4:\n        status: 202\n        then_status: 404\n        unsupported_if: {{ reason: \"manifest deletion is disabled on this registry (400/405 are allowed)\", when: {{ status: [400, 405] }} }}",
                 name(d)
             );
         }
@@ -306,12 +330,12 @@ pub fn to_scenario(g: &Graph, mode: Mode, id: &str, comment: &str) -> String {
                 let alg = if sha512 { ", alg: sha512" } else { "" };
                 let _ = writeln!(
                     steps,
-                    "  - fallback_read: {{ of: {}{alg} }}\n    checks:\n      G4:\n        any_of:\n          - {{ status: 404 }}\n          - {{ status: 200, manifests: {{ empty: true }} }}",
+                    "  - fallback_read: {{ of: {}{alg} }}\n    checks:\n      P4:\n        any_of:\n          - {{ status: 404 }}\n          - {{ status: 200, manifests: {{ empty: true }} }}",
                     name(s)
                 );
                 continue;
             }
-            steps.push_str(&list(s, sha512, None, "G4"));
+            steps.push_str(&list(s, sha512, None, "P4"));
         }
     }
     let requires_api = mode == Mode::Api;
@@ -378,7 +402,8 @@ mod tests {
         assert_eq!(allowed_deletes(&g), vec![1], "node 0 is the index's child");
         let text = to_scenario(&g, Mode::Api, "x", "c");
         assert!(text.contains("  - together:\n      steps:\n        - push: { name: n0, by: tag, tag: n0 }"), "{text}");
-        assert!(text.contains("delete_manifest: { of: n1 }") && !text.contains("delete_manifest: { of: n0 }"), "{text}");
+        assert!(text.contains("delete_manifest: { of: n1, then: head }") && !text.contains("delete_manifest: { of: n0"), "{text}");
         assert!(text.contains("referrers: { of: n0, artifact_type: application/a, pages: all }"), "{text}");
+        assert!(text.contains("P7: { status: 200, any_of:"), "{text}");
     }
 }

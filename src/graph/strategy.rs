@@ -22,11 +22,14 @@ pub struct GraphParams {
     pub max_group: usize,
     /// Largest annotation a node may carry.
     pub max_annotation: usize,
+    /// Whether image indexes are generated (off for a registry whose profile declares it
+    /// rejects them).
+    pub indexes: bool,
 }
 
 impl Default for GraphParams {
     fn default() -> Self {
-        GraphParams { nodes: 1..=12, fanout: 0..=3, max_group: 12, max_annotation: 4096 }
+        GraphParams { nodes: 1..=12, fanout: 0..=3, max_group: 12, max_annotation: 4096, indexes: true }
     }
 }
 
@@ -45,9 +48,9 @@ struct Draft {
     never_pushed: bool,
 }
 
-fn draft(max_annotation: usize) -> impl Strategy<Value = Draft> {
+fn draft(max_annotation: usize, indexes: bool) -> impl Strategy<Value = Draft> {
     (
-        0u8..3,
+        0u8..if indexes { 3 } else { 2 },
         proptest::option::of(0usize..TYPES.len()),
         proptest::option::weighted(0.7, any::<Index>()),
         proptest::collection::vec(any::<Index>(), 1..4),
@@ -138,7 +141,7 @@ fn order(nodes: &[Node], shuffled: Vec<usize>, cuts: Vec<usize>) -> Vec<Vec<usiz
 /// Artifact graphs shaped by `p`.
 pub fn graph(p: GraphParams) -> impl Strategy<Value = Graph> {
     let max_group = p.max_group.max(1);
-    (proptest::collection::vec(draft(p.max_annotation), p.nodes.clone()), any::<Index>(), p.fanout.clone())
+    (proptest::collection::vec(draft(p.max_annotation, p.indexes), p.nodes.clone()), any::<Index>(), p.fanout.clone())
         .prop_map(|(drafts, hub, fanout)| resolve(drafts, hub, fanout))
         .prop_flat_map(move |nodes| {
             let n = nodes.len();
@@ -175,7 +178,7 @@ mod tests {
     #[test]
     fn the_strategies_reach_wide_fanout_deep_chains_and_large_concurrent_groups() {
         let mut runner = TestRunner::new_with_rng(Config::default(), TestRng::deterministic_rng(RngAlgorithm::ChaCha));
-        let strategy = graph(GraphParams { nodes: 1..=16, fanout: 0..=150, max_group: 16, max_annotation: 1024 });
+        let strategy = graph(GraphParams { nodes: 1..=16, fanout: 0..=150, max_group: 16, max_annotation: 1024, indexes: true });
         let (mut fanout, mut depth, mut group) = (0, 0, 0);
         for _ in 0..300 {
             let g = strategy.new_tree(&mut runner).expect("a graph").current();

@@ -42,6 +42,17 @@ pub fn build(report: &RunReport) -> Report {
         residue.push_str(&format!("run error: {e}\n"));
     }
     let mut suites: Vec<TestSuite> = suites.into_values().collect();
+    // A run that stopped before any check (no checks to error): one errored testcase says why,
+    // so CI does not read an empty report as a pass.
+    if let (true, Some(e)) = (suites.is_empty(), &report.run_error) {
+        let mut s = TestSuite::new("referee");
+        s.add_property(Property::new("target", report.target.clone()));
+        s.add_property(Property::new("run_id", report.run_id.clone()));
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+        status.set_message(e.clone());
+        s.add_test_case(TestCase::new("run", status));
+        suites.push(s);
+    }
     if !residue.is_empty()
         && let Some(s) = suites.first_mut()
     {

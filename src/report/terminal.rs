@@ -89,7 +89,8 @@ impl Terminal {
             let _ = writeln!(out, "run error: {e}");
         }
         if report.interrupted {
-            let _ = writeln!(out, "interrupted: the checks not finished are Errored (\"interrupted\"); what the run pushed was deleted, except what is listed below");
+            let left = if report.residue.is_empty() { "" } else { ", except what is listed below" };
+            let _ = writeln!(out, "interrupted: the checks not finished are Errored (\"interrupted\"); what the run pushed was deleted{left}");
         }
         for r in &report.residue {
             let _ = writeln!(out, "left behind: {} {}@{} ({})", r.kind, r.repository, r.reference, r.why);

@@ -31,6 +31,7 @@ pub async fn delete(ctx: &mut Ctx<'_>, d: &DeleteManifest) -> Result<Observation
         && e.repo == repo
     {
         e.pushed = false;
+        e.deleted = Some(format!("DELETE {reference} answered 202"));
     }
     let followup = match (d.then, r.status) {
         (Some(ReadMethod::Get), 202) => Some(ctx.client.get_manifest(&repo, &reference).await?),
