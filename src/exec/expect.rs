@@ -33,10 +33,17 @@ pub struct Observation {
     pub repeats: Vec<(String, Observation)>,
     /// For `reverse`: the digests the walk found pointing at the manifest, and what the model
     /// says (name, digest).
-    pub walk: Option<(Vec<String>, Vec<(String, String)>)>,
+    pub walk: Option<WalkObservation>,
     /// For a listing (`referrers`, `fallback_read`): what the model says it holds, from what
     /// the scenario pushed and deleted (judged by `manifests: { model: true }`).
     pub model: Option<ModelListing>,
+}
+
+/// What a `reverse` walk found (digests) and what the model says it should (name, digest).
+#[derive(Debug, Clone, Default)]
+pub struct WalkObservation {
+    pub found: Vec<String>,
+    pub expected: Vec<(String, String)>,
 }
 
 /// What the model expects of one listing: the referrers present (name, manifest), unfiltered,
@@ -241,7 +248,7 @@ fn assertions(e: &Expect, obs: &Observation, names: &Names, fails: &mut Vec<Stri
     }
     if e.walk_model {
         match &obs.walk {
-            Some((found, want)) => {
+            Some(WalkObservation { found, expected: want }) => {
                 for (n, d) in want {
                     if !found.contains(d) {
                         fails.push(format!("'{n}' ({d}) points at it but the walk did not find it"));
