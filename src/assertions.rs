@@ -111,6 +111,9 @@ fn walk_steps(steps: &[Step], at: &str, checks: &[CheckInfo], out: &mut Vec<Asse
             }
             walk_steps(&p.then, &format!("{here}, then "), checks, out);
         }
+        if let Action::Together(t) = &s.action {
+            walk_steps(&t.steps, &format!("{here}, together "), checks, out);
+        }
     }
 }
 
