@@ -44,6 +44,8 @@ pub struct Observation {
 pub struct WalkObservation {
     pub found: Vec<String>,
     pub expected: Vec<(String, String)>,
+    /// The walk stopped at a bound before it was done.
+    pub truncated: Option<String>,
 }
 
 /// What the model expects of one listing: the referrers present (name, manifest), unfiltered,
@@ -248,7 +250,10 @@ fn assertions(e: &Expect, obs: &Observation, names: &Names, fails: &mut Vec<Stri
     }
     if e.walk_model {
         match &obs.walk {
-            Some(WalkObservation { found, expected: want }) => {
+            Some(WalkObservation { found, expected: want, truncated }) => {
+                if let Some(t) = truncated {
+                    fails.push(format!("the walk was cut short ({t}), so what it found is partial"));
+                }
                 for (n, d) in want {
                     if !found.contains(d) {
                         fails.push(format!("'{n}' ({d}) points at it but the walk did not find it"));

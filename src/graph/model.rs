@@ -157,7 +157,9 @@ impl Graph {
                 g.nodes[i].sha512_subject = false;
                 out.push(g);
             }
-            if n.annotation_bytes > 0 {
+            // Only an artifact (or an image with a subject) carries the annotation in a scenario.
+            let padded = matches!(n.kind, NodeKind::Artifact { .. }) || (n.kind == NodeKind::Image && n.subject.is_some());
+            if n.annotation_bytes > 0 && padded {
                 let mut g = self.clone();
                 g.nodes[i].annotation_bytes = 0;
                 out.push(g);

@@ -15,6 +15,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 pub const MAX_MANIFESTS: usize = 10_000;
 /// Most pages of a tag list or a referrers list a walk reads for one request.
 const MAX_PAGES: usize = 100;
+/// Most requests a walk sends in all.
+pub const MAX_REQUESTS: usize = 50_000;
+/// Most references waiting to be fetched.
+const MAX_QUEUE: usize = 4 * MAX_MANIFESTS;
 
 /// One manifest pointing at the digest, and how.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -39,22 +43,27 @@ pub struct Walk {
 /// (`fallback`) from the referrers tags.
 pub async fn walk(client: &Client, repo: &str, target: &Digest, fallback: bool) -> Result<Walk, ClientError> {
     let mut walk = Walk::default();
-    let mut queue: VecDeque<String> = tags(client, repo).await?.into_iter().collect();
+    let mut requests = 0usize;
+    let mut queue: VecDeque<String> = tags(client, repo, &mut requests).await?.into_iter().collect();
     let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut found: BTreeSet<Pointer> = BTreeSet::new();
     // The target's own referrers, whether or not a tag leads to it.
-    for r in referrers(client, repo, target.as_str(), fallback).await? {
+    for r in referrers(client, repo, target.as_str(), fallback, &mut requests).await? {
         queue.push_back(r);
     }
     let mut asked: BTreeSet<String> = [target.to_string()].into();
+    // Bounded: every turn takes one reference off the queue, which holds at most MAX_QUEUE, and
+    // every request counts against MAX_REQUESTS.
     while let Some(reference) = queue.pop_front() {
-        if walk.manifests >= MAX_MANIFESTS {
-            walk.truncated = Some(format!("stopped after {MAX_MANIFESTS} manifests"));
+        if walk.manifests >= MAX_MANIFESTS || requests >= MAX_REQUESTS {
+            walk.truncated = Some(format!("stopped after {} manifests and {requests} requests (bounds {MAX_MANIFESTS}, {MAX_REQUESTS})", walk.manifests));
             break;
         }
-        if seen.contains(&reference) {
+        // Marked before fetching: a reference that does not answer 200 is not asked again.
+        if !seen.insert(reference.clone()) {
             continue;
         }
+        requests += 1;
         let r = client.get_manifest(repo, &reference).await?;
         let _ = client.take_transcript();
         if r.status != 200 {
@@ -65,7 +74,6 @@ pub async fn walk(client: &Client, repo: &str, target: &Digest, fallback: bool) 
             Ok(d) => d.to_string(),
             Err(_) => Digest::sha256(&r.body).to_string(),
         };
-        seen.insert(reference);
         seen.insert(digest.clone());
         let Ok(v) = serde_json::from_slice::<Value>(&r.body) else { continue };
         let media_type = v.get("mediaType").and_then(Value::as_str).or(r.header("content-type")).unwrap_or("").to_string();
@@ -87,13 +95,18 @@ pub async fn walk(client: &Client, repo: &str, target: &Digest, fallback: bool) 
         if children.iter().any(|d| d == target.as_str()) {
             point("index child");
         }
-        queue.extend(children.into_iter().filter(|c| !seen.contains(c)));
+        let mut next = children;
         if asked.insert(digest.clone()) {
-            for r in referrers(client, repo, &digest, fallback).await? {
-                if !seen.contains(&r) {
-                    queue.push_back(r);
-                }
+            next.extend(referrers(client, repo, &digest, fallback, &mut requests).await?);
+        }
+        // Only digests go on (a hostile list's other strings never reach a URL), and only as
+        // many as the queue holds.
+        for d in next.into_iter().filter(|d| Digest::parse(d).is_ok() && !seen.contains(d)) {
+            if queue.len() >= MAX_QUEUE {
+                walk.truncated = Some(format!("more than {MAX_QUEUE} references waiting to be fetched"));
+                break;
             }
+            queue.push_back(d);
         }
     }
     walk.pointers = found.into_iter().collect();
@@ -101,10 +114,11 @@ pub async fn walk(client: &Client, repo: &str, target: &Digest, fallback: bool) 
 }
 
 /// The repository's tags, every page (bounded).
-async fn tags(client: &Client, repo: &str) -> Result<Vec<String>, ClientError> {
+async fn tags(client: &Client, repo: &str, requests: &mut usize) -> Result<Vec<String>, ClientError> {
     let mut out = vec![];
     let mut last: Option<String> = None;
     for _ in 0..MAX_PAGES {
+        *requests += 1;
         let r = client.tags_list(repo, Some(1000), last.as_deref()).await?;
         let _ = client.take_transcript();
         if r.status != 200 {
@@ -117,6 +131,8 @@ async fn tags(client: &Client, repo: &str) -> Result<Vec<String>, ClientError> {
             .unwrap_or_default()
             .iter()
             .filter_map(|t| t.as_str().map(str::to_string))
+            // The tag grammar (distribution-spec): a hostile list's other strings are dropped.
+            .filter(|t| !t.is_empty() && t.len() <= 128 && t.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) && !t.starts_with(['.', '-']))
             .collect();
         let more = r.header("link").is_some() && page.last() != last.as_ref() && !page.is_empty();
         last = page.last().cloned();
@@ -129,10 +145,11 @@ async fn tags(client: &Client, repo: &str) -> Result<Vec<String>, ClientError> {
 }
 
 /// The digests listed as referrers of `digest`: the API's pages, or the referrers tag's index.
-async fn referrers(client: &Client, repo: &str, digest: &str, fallback: bool) -> Result<Vec<String>, ClientError> {
+async fn referrers(client: &Client, repo: &str, digest: &str, fallback: bool, requests: &mut usize) -> Result<Vec<String>, ClientError> {
     let digests = |v: &Value| -> Vec<String> {
         v.get("manifests").and_then(Value::as_array).map_or(vec![], |a| a.iter().filter_map(|d| d.get("digest").and_then(Value::as_str).map(str::to_string)).collect())
     };
+    *requests += 1;
     if fallback {
         let r = client.get_manifest(repo, &referrers_tag(digest)).await?;
         let _ = client.take_transcript();
@@ -145,6 +162,7 @@ async fn referrers(client: &Client, repo: &str, digest: &str, fallback: bool) ->
         if read.len() >= MAX_PAGES || !read.insert(url.to_string()) {
             break;
         }
+        *requests += 1;
         let page = client.referrers_page(repo, url, Scope::Pull(repo.into())).await?;
         let _ = client.take_transcript();
         if page.response.status != 200 {
@@ -218,10 +236,20 @@ pub async fn command(cfg: &super::run::GraphConfig, repo: &str, digest: &str) ->
         ..crate::client::ClientConfig::new(base)
     })
     .map_err(|e| AppError::Usage(e.to_string()))?;
-    let fallback = cfg.mode == super::run::ModeChoice::Fallback;
+    let mut fallback = cfg.mode == super::run::ModeChoice::Fallback;
+    let mut said = String::new();
+    if cfg.mode == super::run::ModeChoice::Auto {
+        // The API when it answers; the referrers tags when it says 404 (no API).
+        let url = client.referrers_url(repo, target.as_str(), None, None).map_err(|e| AppError::Usage(e.to_string()))?;
+        let page = client.referrers_page(repo, url, Scope::Pull(repo.into())).await.map_err(|e| AppError::Harness(e.to_string()))?;
+        if page.response.status == 404 {
+            fallback = true;
+            said = "the referrers API answered 404, so ".into();
+        }
+    }
     let w = walk(&client, repo, &target, fallback).await.map_err(|e| AppError::Harness(e.to_string()))?;
     let mut out = format!(
-        "{} manifest(s) of {repo} point at {target} ({} fetched, referrers from {}):\n",
+        "{} manifest(s) of {repo} point at {target} ({} fetched, {said}referrers from {}):\n",
         w.pointers.len(),
         w.manifests,
         if fallback { "the referrers tags" } else { "the referrers API" }

@@ -112,6 +112,8 @@ struct Tally {
     shrink_steps: u32,
     failing_case: Option<(u32, usize)>,
     runs: u32,
+    /// The harness could not run a case (a referee bug in a generated file): the first reason.
+    harness_error: Option<String>,
 }
 
 impl Tally {
@@ -119,10 +121,23 @@ impl Tally {
         for r in results {
             let e = self.per_check.entry(r.info.id.clone()).or_insert_with(|| (r.clone(), case, BTreeMap::new()));
             *e.2.entry(r.outcome).or_insert(0) += 1;
-            if r.outcome > e.0.outcome {
+            if rank(r.outcome) > rank(e.0.outcome) {
                 *e = (r, case, std::mem::take(&mut e.2));
             }
         }
+    }
+}
+
+/// Which case speaks for a check: a registry's FAIL over the harness's ERROR (a timed-out case
+/// must not hide another case's broken MUST), then WARN, SKIP, PASS.
+fn rank(o: Outcome) -> u8 {
+    match o {
+        Outcome::Failed => 5,
+        Outcome::Errored => 4,
+        Outcome::Warned => 3,
+        Outcome::Skipped => 2,
+        Outcome::Passed => 1,
+        Outcome::Disabled => 0,
     }
 }
 
@@ -292,7 +307,15 @@ async fn run_with(
         // No iteration limit of proptest's own (it would print its own message): the budget is
         // counted here, and past it a candidate is not run and counts as passing, so proptest
         // ends its shrinking at the smallest graph seen failing. The time limit is a backstop.
-        let config = Config { cases, max_shrink_iters: u32::MAX, max_shrink_time: 30 * 60 * 1000, failure_persistence: None, ..Config::default() };
+        // Few regenerations of the push order while shrinking: each would be a real case.
+        let config = Config {
+            cases,
+            max_shrink_iters: u32::MAX,
+            max_shrink_time: 30 * 60 * 1000,
+            max_flat_map_regens: 2,
+            failure_persistence: None,
+            ..Config::default()
+        };
         let mut prop = TestRunner::new_with_rng(config, seed_rng(seed));
         let failed = AtomicBool::new(false);
         prop.run(&graph(params), |g| {
@@ -319,7 +342,15 @@ async fn run_with(
                 p2.set_position(u64::from(n));
             }
             let comment = format!("referee graph, seed {seed}, run {n}");
-            let case = handle.block_on(r2.case(&g, n, &comment)).map_err(TestCaseError::fail)?;
+            // A case the harness could not run says nothing about the registry: rejected, so
+            // proptest neither shrinks towards it nor counts it as a failure.
+            let case = match handle.block_on(r2.case(&g, n, &comment)) {
+                Ok(c) => c,
+                Err(why) => {
+                    t2.lock().expect("tally").harness_error.get_or_insert_with(|| why.clone());
+                    return Err(TestCaseError::reject(why));
+                }
+            };
             let fail = failing(&case.results, fail_on);
             let mut t = t2.lock().expect("tally");
             t.residue.extend(case.residue);
@@ -383,7 +414,13 @@ async fn run_with(
                     tally.runs += 1;
                     progress.set_message(format!("shrinking: {} nodes", candidate.nodes.len()));
                     let comment = format!("referee graph, seed {}, run {}", cfg.seed, tally.runs);
-                    let case = runner.case(&candidate, tally.runs, &comment).await.map_err(AppError::Harness)?;
+                    let case = match runner.case(&candidate, tally.runs, &comment).await {
+                        Ok(c) => c,
+                        Err(why) => {
+                            tally.harness_error.get_or_insert(why);
+                            continue;
+                        }
+                    };
                     tally.residue.extend(case.residue);
                     if failing(&case.results, cfg.fail_on).is_some() {
                         minimal = candidate;
@@ -423,10 +460,38 @@ async fn run_with(
                 tally.shrink_steps,
                 serde_json::to_string(&minimal).unwrap_or_default()
             );
-            let case = runner.case_as(&minimal, n, &format!("{}-case{first}", cfg.seed), &comment).await.map_err(AppError::Harness)?;
-            tally.residue.extend(case.residue);
             summary.shrunk_nodes = Some(minimal.nodes.len());
+            // Run the smallest failing graph once more (not after Ctrl-C): its verdicts are the
+            // report's, and its text is the counterexample either way.
+            let text = to_scenario(&minimal, mode, &format!("{}-case{first}", cfg.seed), &comment);
+            let case = if stop.load(Ordering::SeqCst) {
+                Err("interrupted".to_string())
+            } else {
+                runner.case_as(&minimal, n, &format!("{}-case{first}", cfg.seed), &comment).await
+            };
+            let case = match case {
+                Ok(c) => c,
+                Err(why) => {
+                    if why != "interrupted" {
+                        tally.harness_error.get_or_insert(why);
+                    }
+                    CaseRun { results: vec![], residue: vec![], text }
+                }
+            };
+            tally.residue.extend(case.residue);
             let reproduced = failing(&case.results, cfg.fail_on).is_some();
+            if !reproduced {
+                // Said where the verdict is: the file is the last graph seen failing, and this
+                // run of it did not fail (timing, or the run was stopped).
+                for (r, _, _) in tally.per_check.values_mut().filter(|(r, _, _)| failing(std::slice::from_ref(r), cfg.fail_on).is_some()) {
+                    r.notes.push(format!(
+                        "the shrunk graph ({} nodes) did not fail when run once more{}: the failure may depend on timing; {} holds the last graph seen failing",
+                        minimal.nodes.len(),
+                        if stop.load(Ordering::SeqCst) { " (not run: interrupted)" } else { "" },
+                        file.as_ref().map_or("the counterexample".to_string(), |f| f.display().to_string())
+                    ));
+                }
+            }
             if let Some(path) = &file {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir).map_err(|e| AppError::Harness(format!("cannot create {}: {e}", dir.display())))?;
@@ -443,12 +508,11 @@ async fn run_with(
                 if let Some(e) = tally.per_check.get_mut(&r.info.id) {
                     let outcome = e.0.outcome.max(r.outcome);
                     let reason = format!(
-                        "case {first} of {} (seed {}) failed; shrunk from {len} to {} nodes in {} steps{}; replay: {replay} — the shrunk case: {}",
+                        "case {first} of {} (seed {}) failed; shrunk from {len} to {} nodes in {} steps; replay: {replay} — the shrunk case: {}",
                         cfg.cases,
                         cfg.seed,
                         minimal.nodes.len(),
                         tally.shrink_steps,
-                        if reproduced { "" } else { " (the shrunk graph did not fail again: flaky)" },
                         r.reason
                     );
                     e.0 = CheckResult { reason, outcome, ..r };
@@ -486,6 +550,9 @@ async fn run_with(
                 checks.push(CheckResult { info, outcome, reason: why, notes: vec![], measurements: Default::default(), transcript: vec![], duration_ms: 0 });
             }
         }
+    }
+    if let (None, Some(why)) = (&report.run_error, &tally.harness_error) {
+        report.run_error = Some(format!("a generated case could not run (a referee bug; the case was left out): {why}"));
     }
     tally.residue.splice(0..0, std::mem::take(&mut report.residue));
     report.duration_ms = started.elapsed().as_millis() as u64;

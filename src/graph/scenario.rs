@@ -199,7 +199,10 @@ pub fn to_scenario(g: &Graph, mode: Mode, id: &str, comment: &str) -> String {
                 let at = match &n.kind {
                     NodeKind::Artifact { artifact_type: Some(t) } => format!(", artifact_type: {t}"),
                     NodeKind::Image => format!(", config_media_type: {}", crate::oci::media::IMAGE_CONFIG),
-                    _ => String::new(),
+                    // No artifactType: a config of its own type (an empty config would need one:
+                    // image-spec "artifactType MUST be set when config.mediaType is set to the
+                    // empty value"), which the list then names as the artifactType.
+                    _ => ", config_media_type: application/vnd.referee.graph.config.v1+json".to_string(),
                 };
                 let pad = if n.annotation_bytes > 0 { format!(", annotation_bytes: {}", n.annotation_bytes) } else { String::new() };
                 format!("push_artifact: {{ name: {}{subj}{at}{pad}, annotations: {{ dev.referee.graph.node: {} }}, build_only: true }}", name(i), name(i))
@@ -270,7 +273,14 @@ pub fn to_scenario(g: &Graph, mode: Mode, id: &str, comment: &str) -> String {
             Mode::Fallback => format!("  - fallback_read: {{ of: {}{alg} }}\n    eventually: true\n    checks: {{ {checks} }}\n", name(s)),
         }
     };
-    let list = |s: usize, sha512: bool, filter: Option<&str>, id: &str| list_with(s, sha512, filter, &model(id));
+    let list = |s: usize, sha512: bool, filter: Option<&str>, id: &str| {
+        let checks = if sha512 {
+            format!("{id}: {{ status: 200, manifests: {{ model: true }}, unsupported_if: {{ reason: \"the registry does not answer for sha512 digests (sha512 support is optional)\", when: {{ status: 400 }} }} }}")
+        } else {
+            model(id)
+        };
+        list_with(s, sha512, filter, &checks)
+    };
     for &(s, sha512) in &subjects {
         // A subject no referrer of this kind was pushed to is not asked about (nothing to list,
         // and a fallback tag that was never written is a 404).

@@ -102,7 +102,9 @@ fn resolve(drafts: Vec<Draft>, hub: Index, fanout: usize) -> Vec<Node> {
     }
     // An index's children must be pushed for the index to be accepted: a node that is never
     // pushed is not anyone's child.
-    let unpushed: Vec<bool> = nodes.iter().map(|n| n.never_pushed).collect();
+    // Nor is a node with a sha512 subject: a registry may refuse its push (sha512 is optional),
+    // and then the index would name a manifest that is not there.
+    let unpushed: Vec<bool> = nodes.iter().map(|n| n.never_pushed || n.sha512_subject).collect();
     for n in &mut nodes {
         if let NodeKind::Index { children } = &mut n.kind {
             children.retain(|&c| !unpushed[c]);

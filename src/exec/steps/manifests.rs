@@ -23,15 +23,13 @@ pub async fn delete(ctx: &mut Ctx<'_>, d: &DeleteManifest) -> Result<Observation
     let repo = ctx.repo(d.repo);
     let reference = manifest_reference(ctx, d.of.as_deref(), d.by, &d.tag, None, d.random);
     let r = ctx.client.delete_manifest(&repo, &reference).await?;
-    // Deleted by digest: the manifest is gone from the model of what the repository holds.
-    if r.status == 202
-        && d.by == By::Digest
-        && !d.random
-        && let Some(e) = d.of.as_deref().and_then(|n| ctx.entries.get_mut(n))
-        && e.repo == repo
-    {
-        e.pushed = false;
-        e.deleted = Some(format!("DELETE {reference} answered 202"));
+    // Deleted by digest: the manifest is gone from the model of what the repository holds,
+    // under every name that has those bytes there.
+    if r.status == 202 && d.by == By::Digest && !d.random && d.of.is_some() {
+        for e in ctx.entries.values_mut().filter(|e| e.repo == repo && e.built.digest.as_str() == reference) {
+            e.pushed = false;
+            e.deleted = Some(format!("DELETE {reference} answered 202"));
+        }
     }
     let followup = match (d.then, r.status) {
         (Some(ReadMethod::Get), 202) => Some(ctx.client.get_manifest(&repo, &reference).await?),

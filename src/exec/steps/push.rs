@@ -146,7 +146,11 @@ pub fn reference(built: &Built, by: By, tag: &Option<String>, name: &str) -> Str
 /// cleanup; `build_only` only remembers it.
 pub async fn push(ctx: &mut Ctx<'_>, name: &str, built: Built, repo: String, reference: String, build_only: bool) -> Result<Observation, ClientError> {
     let tag = Digest::parse(&reference).is_err().then(|| reference.clone());
-    ctx.entries.insert(name.to_string(), Entry::new(built.clone(), repo.clone(), tag.clone(), false));
+    // The same bytes in the same repository stay present (a re-push that fails does not
+    // remove what is stored).
+    let was = ctx.entries.get(name).filter(|e| e.repo == repo && e.built.digest == built.digest).map(|e| (e.pushed, e.tag.clone()));
+    let (present, old_tag) = was.unwrap_or((false, None));
+    ctx.entries.insert(name.to_string(), Entry::new(built.clone(), repo.clone(), if present { old_tag } else { tag.clone() }, present));
     if build_only {
         return Ok(Observation::default());
     }

@@ -69,11 +69,7 @@ pub async fn reverse(ctx: &mut Ctx<'_>, r: &crate::scenario::Reverse) -> Result<
         ctx.entries.iter().filter(|(_, e)| e.pushed && e.repo == repo).map(|(n, e)| (n.as_str(), &e.built, e.tag.is_some())).collect();
     let want = crate::graph::reverse::expected(&present, &target).into_iter().map(|(n, d)| (n.to_string(), d)).collect();
     let found = w.pointers.iter().map(|p| p.digest.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-    let mut obs = Observation { walk: Some(super::super::expect::WalkObservation { found, expected: want }), ..Default::default() };
-    if let Some(t) = w.truncated {
-        obs.chain_error = Some(format!("the walk {t}"));
-    }
-    Ok(obs)
+    Ok(Observation { walk: Some(super::super::expect::WalkObservation { found, expected: want, truncated: w.truncated }), ..Default::default() })
 }
 
 /// Whether any page lists `digest`.

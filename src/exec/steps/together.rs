@@ -27,7 +27,13 @@ pub fn validate(t: &Together, nested: bool, own_checks: Option<&String>) -> Vec<
         out.push(Problem::new("steps", format!("`together` holds 1 to {MAX_CLIENTS} steps, not {}", t.steps.len())));
     }
     for s in &t.steps {
-        if matches!(s.action, Action::Parallel(_) | Action::Together(_) | Action::Hook(_) | Action::Wait(_)) {
+        // A referrers-tag update is a read-modify-write of one tag: two at once lose updates by
+        // design (the `parallel` scenarios measure that), and the index it writes is named
+        // after the block's own count.
+        if matches!(
+            s.action,
+            Action::Parallel(_) | Action::Together(_) | Action::Hook(_) | Action::Wait(_) | Action::FallbackAdd(_) | Action::FallbackRemove(_)
+        ) {
             out.push(Problem::new(s.action.key(), format!("`{}` cannot go inside `together` (each step there is one client's request)", s.action.key())));
         }
     }
