@@ -39,6 +39,9 @@ pub enum Command {
     /// Property-test a registry with generated artifact graphs checked against a model; a failure
     /// is shrunk and written as a scenario file that `referee run --scenarios` replays.
     Graph(GraphArgs),
+    /// OCI image layouts with referrers: `check` a layout (M1–M5, M7), `export` a manifest and
+    /// its referrers from a registry into one.
+    Layout(LayoutArgs),
     /// Help on a topic: `scenario` prints the scenario language reference (every step, option
     /// and assertion key, with examples from the library); without a topic, this help.
     Help { topic: Option<String> },
@@ -334,4 +337,50 @@ pub struct GraphArgs {
     /// No progress line and no per-check lines (the summary and exit code remain).
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// `referee layout`.
+#[derive(Debug, clap::Args)]
+pub struct LayoutArgs {
+    #[command(subcommand)]
+    pub command: LayoutCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LayoutCommand {
+    /// Check an OCI image layout: its structure and blobs (M1), ref.name placement (M2), and its
+    /// referrers by each convention (M3 referrers tag, M4 untagged in index.json, M5 proposed
+    /// annotations); missing blobs are allowed (M7). Findings point at file:line:col.
+    Check {
+        /// The layout's directory.
+        dir: PathBuf,
+        /// Where layout-junit.xml and layout-results.json go.
+        #[arg(long, default_value = "reports")]
+        report_dir: PathBuf,
+        /// Only the findings and the summary.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Export a manifest (with its blobs and children) and all its referrers, recursively,
+    /// from a registry into an OCI image layout, writing all three referrer conventions.
+    Export {
+        /// Registry base URL, e.g. http://127.0.0.1:5000.
+        #[arg(long, env = "REFEREE_TARGET")]
+        target: String,
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// The repository, e.g. team/app.
+        #[arg(long)]
+        repo: String,
+        /// A tag or a digest.
+        #[arg(long = "ref")]
+        reference: String,
+        /// The layout's directory (created if needed).
+        #[arg(long)]
+        to: PathBuf,
+        /// How referrers are read: `api`, `fallback` (the referrers tag), or `auto` (the API,
+        /// the tag where the API answers 404).
+        #[arg(long, default_value = "auto", value_parser = ["auto", "api", "fallback"])]
+        mode: String,
+    },
 }

@@ -15,6 +15,7 @@ pub mod client;
 pub mod exec;
 pub mod exit;
 pub mod graph;
+pub mod layout;
 pub mod load;
 pub mod oci;
 pub mod plan;

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use referee::app::{self, RunConfig};
-use referee::cli::{AdminAction, AdminArgs, Cli, Command, GraphArgs, LoadArgs, LoadCommand, ProbeArgs, RunArgs, ServeArgs};
+use referee::cli::{AdminAction, AdminArgs, Cli, Command, GraphArgs, LayoutArgs, LayoutCommand, LoadArgs, LoadCommand, ProbeArgs, RunArgs, ServeArgs};
 use referee::client::{Client, ClientConfig};
 use referee::exit;
 use referee::registry::{AuthMode, EmbeddedRegistry, Faults, Mode, RegistryConfig};
@@ -29,6 +29,7 @@ fn main() {
             Command::Probe(a) => probe(a).await,
             Command::Load(a) => load(a).await,
             Command::Graph(a) => graph(a).await,
+            Command::Layout(a) => layout(a).await,
         }
     });
     std::process::exit(code);
@@ -173,6 +174,88 @@ async fn graph(a: GraphArgs) -> i32 {
             if out.report.interrupted { exit::INTERRUPTED } else { exit::for_outcome(out.report.outcome(), fail_on) }
         }
         Err(e) => report_error(&e),
+    }
+}
+
+/// `referee layout check` and `referee layout export`.
+async fn layout(a: LayoutArgs) -> i32 {
+    use referee::layout;
+    match a.command {
+        LayoutCommand::Check { dir, report_dir, quiet } => {
+            if !dir.is_dir() {
+                eprintln!("error: {} is not a directory (an OCI image layout is one); nothing was checked", dir.display());
+                return exit::INVALID_INPUT;
+            }
+            let started = std::time::Instant::now();
+            let found = layout::check::check(&dir);
+            for f in &found.findings {
+                eprintln!("{}/{f}", dir.display());
+            }
+            let report = layout::to_report(&dir, &found, started.elapsed().as_millis() as u64);
+            let term = referee::report::Terminal::new(false);
+            if !quiet {
+                for c in &report.checks {
+                    term.event(referee::exec::RunEvent::CheckFinished(c));
+                }
+                for r in &found.referrers {
+                    println!("referrer {} of {} ({}, via {})", r.referrer, r.subject, r.artifact_type.as_deref().unwrap_or("no artifactType"), r.via);
+                }
+            }
+            let mut files = vec![];
+            if let Err(e) = std::fs::create_dir_all(&report_dir) {
+                eprintln!("error: cannot create {}: {e}", report_dir.display());
+                return exit::HARNESS_ERROR;
+            }
+            let (junit, json) = (report_dir.join("layout-junit.xml"), report_dir.join("layout-results.json"));
+            if let Err(e) = referee::report::junit::write(&report, &junit).and_then(|_| referee::report::json::write(&report, &json)) {
+                eprintln!("error: cannot write the reports: {e}");
+                return exit::HARNESS_ERROR;
+            }
+            files.extend([junit.display().to_string(), json.display().to_string()]);
+            term.summary(&report, &files);
+            exit::for_outcome(report.outcome(), exit::FailOn::Fail)
+        }
+        LayoutCommand::Export { target, conn, repo, reference, to, mode } => {
+            if let Err(e) = check_url("--target", &target) {
+                return usage(e);
+            }
+            let client = match Client::new(ClientConfig {
+                username: conn.username,
+                password: conn.password,
+                insecure: conn.insecure,
+                timeout: Duration::from_secs(conn.timeout),
+                ..ClientConfig::new(&target)
+            }) {
+                Ok(c) => c,
+                Err(e) => return usage(e.to_string()),
+            };
+            let source = match mode.as_str() {
+                "api" => layout::export::Source::Api,
+                "fallback" => layout::export::Source::Fallback,
+                _ => layout::export::Source::Auto,
+            };
+            match layout::export::export(&client, &repo, &reference, &to, source).await {
+                Ok(x) => {
+                    let subject = x.subject.as_ref().map_or(String::new(), |s| s.digest.to_string());
+                    println!(
+                        "exported {repo}@{subject} ({reference}): {} manifest(s), {} blob(s), {} referrer(s){} into {}",
+                        x.manifests,
+                        x.blobs,
+                        x.referrers.len(),
+                        if x.used_fallback { " (from the referrers tag)" } else { "" },
+                        to.display()
+                    );
+                    for (s, r) in &x.referrers {
+                        println!("  {} → {} ({})", r.digest, s, r.artifact_type.as_deref().unwrap_or("no artifactType"));
+                    }
+                    exit::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: the export stopped: {e}");
+                    exit::HARNESS_ERROR
+                }
+            }
+        }
     }
 }
 

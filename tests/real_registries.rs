@@ -295,11 +295,13 @@ async fn graphs_against(url: &str, mode: &str, cases: u32) {
     let cfg = GraphConfig { target: Some(url.to_string()), report_dir: Some(dir.path().into()), ..GraphConfig::new(cases, 20261130) };
     let out = run(cfg).await.expect("graph run");
     let g = out.report.graph.clone().unwrap();
-    assert_eq!((g.mode.as_str(), g.cases_run), (mode, cases));
     let shrunk = out.counterexample.as_ref().map(|f| std::fs::read_to_string(f).unwrap()).unwrap_or_default();
+    assert!(out.report.run_error.is_none(), "{:?}", out.report.run_error);
     for c in &out.report.checks {
-        assert_eq!(c.outcome, Outcome::Passed, "{} {:?}: {}\n{shrunk}", c.info.id, c.outcome, c.reason);
+        let transcript: Vec<String> = c.transcript.iter().rev().take(6).map(|e| format!("{e:?}").chars().take(600).collect()).collect();
+        assert_eq!(c.outcome, Outcome::Passed, "{} {:?}: {}\nnotes: {:?}\n{shrunk}\nlast exchanges: {transcript:#?}", c.info.id, c.outcome, c.reason, c.notes);
     }
+    assert_eq!((g.mode.as_str(), g.cases_run), (mode, cases));
     assert!(out.report.residue.is_empty(), "left behind: {:?}", out.report.residue);
 }
 

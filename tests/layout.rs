@@ -1,0 +1,154 @@
+//! `referee layout`: a layout exported from the embedded registry passes `referee layout check`
+//! with its referrers found by all three conventions; broken layouts give located findings
+//! (golden files in tests/fixtures/layout/, the layout's path written as `<layout>`).
+
+use referee::client::{Client, ClientConfig};
+use referee::layout::check::{self, Severity};
+use referee::layout::write::LayoutWriter;
+use referee::oci::{Descriptor, IndexBuilder, ManifestBuilder};
+use referee::registry::{EmbeddedRegistry, Mode, RegistryConfig};
+use std::path::Path;
+use std::process::Command;
+
+fn referee(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_referee")).args(args).output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// Pushes an image (tag v1), a signature and an SBOM of it, and a signature of the signature.
+async fn seed(client: &Client, repo: &str) -> Vec<referee::oci::Built> {
+    let image = ManifestBuilder::image("layout-image").build();
+    let sig = ManifestBuilder::artifact("layout-sig", "application/vnd.example.sig").subject(image.descriptor()).annotation("org.example.n", "1").build();
+    let sbom = ManifestBuilder::artifact("layout-sbom", "application/spdx+json").subject(image.descriptor()).build();
+    let sigsig = ManifestBuilder::artifact("layout-sigsig", "application/vnd.example.sig").subject(sig.descriptor()).build();
+    for (b, r) in [(&image, "v1"), (&sig, sig.digest.as_str()), (&sbom, sbom.digest.as_str()), (&sigsig, sigsig.digest.as_str())] {
+        assert_eq!(client.push_built(repo, b, r).await.unwrap().status, 201);
+    }
+    vec![image, sig, sbom, sigsig]
+}
+
+async fn export_and_check(mode: Mode, via: &str) {
+    let reg = EmbeddedRegistry::start(RegistryConfig { mode, ..RegistryConfig::default() }, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let client = Client::new(ClientConfig::new(&reg.url())).unwrap();
+    let built = seed(&client, "layout/src").await;
+    if mode == Mode::Legacy {
+        // A registry without the API holds referrers in the referrers tag, as a client writes it.
+        for r in &built[1..] {
+            referee::client::referrers_tag::attach(&client, "layout/src", r).await.unwrap().unwrap();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("layout");
+    let (code, stdout, stderr) = referee(&["layout", "export", "--target", &reg.url(), "--repo", "layout/src", "--ref", "v1", "--to", out.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("3 referrer(s)"), "{stdout}");
+    let found = check::check(&out);
+    assert!(found.findings.iter().all(|f| f.severity == Severity::Info), "{:#?}", found.findings);
+    for via in ["index.json", "referrers tag", "annotation"] {
+        let n = found.referrers.iter().filter(|r| r.via == via).count();
+        assert_eq!(n, 3, "3 referrers found via {via}: {:#?}", found.referrers);
+    }
+    let rep = dir.path().join("rep");
+    let (code, stdout, stderr) = referee(&["layout", "check", out.to_str().unwrap(), "--report-dir", rep.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    for id in ["M1", "M2", "M3", "M4", "M5", "M7"] {
+        assert!(stdout.contains(&format!("PASS  {id}")), "{id}\n{stdout}");
+    }
+    let junit = std::fs::read_to_string(rep.join("layout-junit.xml")).unwrap();
+    assert!(junit.contains(r#"name="layout""#), "{junit}");
+    let _ = via;
+    reg.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_layout_exported_through_the_api_passes_the_check() {
+    export_and_check(Mode::Full, "api").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_layout_exported_through_the_referrers_tag_passes_the_check() {
+    export_and_check(Mode::Legacy, "fallback").await;
+}
+
+/// A small valid layout: an image tagged v1 with one referrer, written by the library.
+fn valid(dir: &Path) -> (referee::oci::Built, referee::oci::Built) {
+    let image = ManifestBuilder::image("golden-image").build();
+    let sig = ManifestBuilder::artifact("golden-sig", "application/vnd.example.sig").subject(image.descriptor()).build();
+    let mut w = LayoutWriter::new(dir).unwrap();
+    for b in [&image, &sig] {
+        w.blob(&b.digest, &b.bytes).unwrap();
+        for blob in &b.blobs {
+            w.blob(&blob.digest, &blob.bytes).unwrap();
+        }
+    }
+    w.tag(&image.descriptor(), "v1");
+    w.referrer(&sig.referrer_descriptor(), &image.digest);
+    w.finish().unwrap();
+    (image, sig)
+}
+
+fn golden(case: &str, dir: &Path, want_code: i32) {
+    let rep = dir.with_extension("rep");
+    let (code, _stdout, stderr) = referee(&["layout", "check", dir.to_str().unwrap(), "--report-dir", rep.to_str().unwrap(), "-q"]);
+    let findings: String = stderr.lines().filter(|l| l.contains(": error [") || l.contains(": warning [")).map(|l| l.replace(dir.to_str().unwrap(), "<layout>") + "\n").collect();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/layout/{case}.stderr"));
+    if std::env::var_os("REFEREE_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &findings).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (REFEREE_BLESS=1 writes it)\n{findings}", path.display()));
+    assert_eq!(findings, want, "{case}: findings differ from {}", path.display());
+    assert_eq!(code, Some(want_code), "{case}\n{stderr}");
+}
+
+#[test]
+fn broken_layouts_give_located_findings() {
+    let root = tempfile::tempdir().unwrap();
+    // A valid one first: nothing to say.
+    let ok = root.path().join("ok");
+    valid(&ok);
+    golden("valid", &ok, 0);
+    // A blob whose content does not match its digest.
+    let bad = root.path().join("bad-digest");
+    let (image, _) = valid(&bad);
+    let layer = image.blobs.last().unwrap();
+    std::fs::write(bad.join("blobs/sha256").join(layer.digest.encoded()), b"tampered").unwrap();
+    golden("bad-digest", &bad, referee::exit::CHECK_FAILED);
+    // No oci-layout file.
+    let missing = root.path().join("no-oci-layout");
+    valid(&missing);
+    std::fs::remove_file(missing.join("oci-layout")).unwrap();
+    golden("no-oci-layout", &missing, referee::exit::CHECK_FAILED);
+    // ref.name on a descriptor inside a nested index.
+    let nested = root.path().join("nested-ref-name");
+    let image = ManifestBuilder::image("golden-nested").build();
+    let mut child = image.descriptor();
+    child.annotations.insert("org.opencontainers.image.ref.name".into(), "inner".into());
+    let index = IndexBuilder::new().manifest(child).build();
+    let mut w = LayoutWriter::new(&nested).unwrap();
+    for (d, bytes) in [(&image.digest, &image.bytes), (&index.digest, &index.bytes)] {
+        w.blob(d, bytes).unwrap();
+    }
+    for blob in &image.blobs {
+        w.blob(&blob.digest, &blob.bytes).unwrap();
+    }
+    w.tag(&index.descriptor(), "multi");
+    w.finish().unwrap();
+    golden("nested-ref-name", &nested, 0);
+    // A referrer whose subject is not in the layout.
+    let orphan = root.path().join("orphan-referrer");
+    let absent = ManifestBuilder::image("golden-absent").build();
+    let sig = ManifestBuilder::artifact("golden-orphan", "application/vnd.example.sig").subject(absent.descriptor()).build();
+    let mut w = LayoutWriter::new(&orphan).unwrap();
+    w.blob(&sig.digest, &sig.bytes).unwrap();
+    for blob in &sig.blobs {
+        w.blob(&blob.digest, &blob.bytes).unwrap();
+    }
+    w.referrer(&sig.referrer_descriptor(), &absent.digest);
+    w.finish().unwrap();
+    golden("orphan-referrer", &orphan, 0);
+    // Not a directory: an input error, nothing checked.
+    let (code, _, stderr) = referee(&["layout", "check", root.path().join("nope").to_str().unwrap()]);
+    assert_eq!(code, Some(referee::exit::INVALID_INPUT), "{stderr}");
+    let _: Option<Descriptor> = None;
+}
