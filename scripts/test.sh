@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need, then runs every test.
-#   - Debian's docker-registry (distribution 2.8.2), openssl and chromium (the load report's
-#     screenshot test), via apt-get
+#   - Debian's docker-registry (distribution 2.8.2), openssl, chromium (the load report's
+#     screenshot test) and skopeo (a real client copying out of an exported layout), via apt-get
 #   - ferro-oci-server 1.0.0, via cargo install --locked
 # then runs every test, and last installs referee itself and runs the library from an empty
 # directory (the check library is built into the binary).
@@ -17,6 +17,7 @@ missing=()
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "==> installing ${missing[*]} (Debian packages)"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -28,6 +29,7 @@ fi
 docker-registry --version
 openssl version
 chromium --version 2>/dev/null || echo "chromium: $(command -v chromium)"
+skopeo --version
 
 # Never run ferro-oci-server to ask its version: it takes no flags, ignores them and starts
 # serving on 0.0.0.0:8080. cargo's own install list answers instead.

@@ -152,3 +152,62 @@ fn broken_layouts_give_located_findings() {
     assert_eq!(code, Some(referee::exit::INVALID_INPUT), "{stderr}");
     let _: Option<Descriptor> = None;
 }
+
+mod support;
+
+/// skopeo, a real client, copies the image and its referrers (the referrers-tag index with
+/// `--all`) out of a layout exported from the embedded registry into docker-registry 2.8.2,
+/// digests preserved: the referrers are then found there the way a client without the API finds
+/// them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skopeo_copies_an_exported_layout_into_docker_registry() {
+    let Some(skopeo) = support::external::skopeo() else { return };
+    let Some(dreg) = support::external::docker_registry() else { return };
+    let reg = EmbeddedRegistry::start(RegistryConfig::default(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let client = Client::new(ClientConfig::new(&reg.url())).unwrap();
+    let built = seed(&client, "layout/src").await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("layout");
+    referee::layout::export::export(&client, "layout/src", "v1", &out, referee::layout::export::Source::Auto).await.unwrap();
+    let host = dreg.url.trim_start_matches("http://").to_string();
+    let tag = referee::oci::referrers_tag(built[0].digest.as_str());
+    let copy = |src: String, dst: String, all: bool| {
+        let mut c = Command::new(&skopeo);
+        c.args(["--insecure-policy", "copy", "--dest-tls-verify=false"]);
+        c.arg(if all { "--all" } else { "--preserve-digests" });
+        let o = c.arg(&src).arg(&dst).output().unwrap();
+        assert!(o.status.success(), "skopeo copy {src} {dst}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    };
+    // The image with --preserve-digests. The referrers through their referrers-tag index, with
+    // --all but without --preserve-digests: skopeo 1.9.3 rewrites an OCI index without the
+    // descriptors' `artifactType` (its index type predates the field), so it cannot keep that
+    // index's digest — the referrer manifests it copies keep theirs (checked below).
+    copy(format!("oci:{}:v1", out.display()), format!("docker://{host}/layout/dst:v1"), false);
+    copy(format!("oci:{}:{tag}", out.display()), format!("docker://{host}/layout/dst:{tag}"), true);
+    let dst = Client::new(ClientConfig::new(&dreg.url)).unwrap();
+    let image = dst.get_manifest("layout/dst", "v1").await.unwrap();
+    assert_eq!((image.status, referee::oci::Digest::sha256(&image.body)), (200, built[0].digest.clone()));
+    let index = dst.get_manifest("layout/dst", &tag).await.unwrap();
+    assert_eq!(index.status, 200, "{}", index.describe());
+    let listed: Vec<String> = index.json().unwrap()["manifests"].as_array().unwrap().iter().map(|d| d["digest"].as_str().unwrap().to_string()).collect();
+    for r in &built[1..3] {
+        assert!(listed.contains(&r.digest.to_string()), "{} not in {listed:?}", r.digest);
+        let m = dst.get_manifest("layout/dst", r.digest.as_str()).await.unwrap();
+        assert_eq!((m.status, m.body.clone()), (200, r.bytes.clone()), "{}", r.digest);
+    }
+    // And into a fresh embedded registry: there the referrers API lists what skopeo copied, since
+    // the manifests carry their subject.
+    let fresh = EmbeddedRegistry::start(RegistryConfig::default(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let fhost = fresh.url().trim_start_matches("http://").to_string();
+    copy(format!("oci:{}:v1", out.display()), format!("docker://{fhost}/layout/back:v1"), false);
+    copy(format!("oci:{}:{tag}", out.display()), format!("docker://{fhost}/layout/back:{tag}"), true);
+    let back = Client::new(ClientConfig::new(&fresh.url())).unwrap();
+    let url = back.referrers_url("layout/back", built[0].digest.as_str(), None, None).unwrap();
+    let page = back.referrers_page("layout/back", url, referee::client::Scope::Pull("layout/back".into())).await.unwrap();
+    let listed: Vec<String> = page.response.json().unwrap()["manifests"].as_array().unwrap().iter().map(|d| d["digest"].as_str().unwrap().to_string()).collect();
+    for r in &built[1..3] {
+        assert!(listed.contains(&r.digest.to_string()), "{} not listed by the embedded registry: {listed:?}", r.digest);
+    }
+    fresh.shutdown().await;
+    reg.shutdown().await;
+}

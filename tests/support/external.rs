@@ -308,6 +308,13 @@ fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
     (cert, key)
 }
 
+/// Debian's `skopeo` (a real client, for the layout tests): its path, or `None` (skipped unless
+/// `REFEREE_REQUIRE_EXTERNAL` is set).
+#[allow(dead_code)]
+pub fn skopeo() -> Option<PathBuf> {
+    locate("skopeo", "REFEREE_SKOPEO_BIN", false)
+}
+
 /// ferro-oci-server: `FERRO_OCI_LISTEN=127.0.0.1:PORT`,
 /// `FERRO_OCI_STORAGE_DIR=<tempdir>/storage`. It has no authentication.
 pub fn ferro() -> Option<ExternalRegistry> {
