@@ -42,6 +42,10 @@ pub enum Command {
     /// OCI image layouts with referrers: `check` a layout (M1–M5, M7), `export` a manifest and
     /// its referrers from a registry into one.
     Layout(LayoutArgs),
+    /// Copy a manifest (and, with --referrers, all its referrers) from one registry to another,
+    /// digests kept: referrers are read through the source's API or referrers tag and written
+    /// through the destination's API or, where it has none, its referrers tag.
+    Copy(CopyArgs),
     /// Help on a topic: `scenario` prints the scenario language reference (every step, option
     /// and assertion key, with examples from the library); without a topic, this help.
     Help { topic: Option<String> },
@@ -346,6 +350,24 @@ pub struct LayoutArgs {
     pub command: LayoutCommand,
 }
 
+/// `referee copy`.
+#[derive(Debug, clap::Args)]
+pub struct CopyArgs {
+    /// The source, URL/REPO:TAG or URL/REPO@DIGEST (e.g. http://127.0.0.1:5000/team/app:v1).
+    pub src: String,
+    /// The destination, URL/REPO:TAG or URL/REPO@DIGEST.
+    pub dst: String,
+    /// Copy every referrer too, recursively (referrers of referrers).
+    #[arg(long)]
+    pub referrers: bool,
+    /// With --referrers: only the subject's referrers of this artifactType (and all of theirs).
+    #[arg(long, requires = "referrers")]
+    pub filter: Option<String>,
+    /// Credentials and TLS, for both registries.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum LayoutCommand {
     /// Check an OCI image layout: its structure and blobs (M1), ref.name placement (M2), and its
@@ -382,5 +404,20 @@ pub enum LayoutCommand {
         /// the tag where the API answers 404).
         #[arg(long, default_value = "auto", value_parser = ["auto", "api", "fallback"])]
         mode: String,
+    },
+    /// Import an OCI image layout into a registry, digests kept: every manifest index.json
+    /// names (with its blobs and children), tags from ref.name, referrers through the API or,
+    /// where the registry answers without OCI-Subject, its referrers tag.
+    Import {
+        /// The layout's directory.
+        dir: PathBuf,
+        /// Registry base URL, e.g. http://127.0.0.1:5000.
+        #[arg(long, env = "REFEREE_TARGET")]
+        target: String,
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// The repository, e.g. team/app.
+        #[arg(long)]
+        repo: String,
     },
 }

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use referee::app::{self, RunConfig};
-use referee::cli::{AdminAction, AdminArgs, Cli, Command, GraphArgs, LayoutArgs, LayoutCommand, LoadArgs, LoadCommand, ProbeArgs, RunArgs, ServeArgs};
+use referee::cli::{AdminAction, AdminArgs, Cli, Command, ConnArgs, CopyArgs, GraphArgs, LayoutArgs, LayoutCommand, LoadArgs, LoadCommand, ProbeArgs, RunArgs, ServeArgs};
 use referee::client::{Client, ClientConfig};
 use referee::exit;
 use referee::registry::{AuthMode, EmbeddedRegistry, Faults, Mode, RegistryConfig};
@@ -30,6 +30,7 @@ fn main() {
             Command::Load(a) => load(a).await,
             Command::Graph(a) => graph(a).await,
             Command::Layout(a) => layout(a).await,
+            Command::Copy(a) => copy(a).await,
         }
     });
     std::process::exit(code);
@@ -177,6 +178,58 @@ async fn graph(a: GraphArgs) -> i32 {
     }
 }
 
+/// A client of `url` with the command line's credentials and TLS choice.
+fn conn_client(url: &str, conn: &ConnArgs) -> Result<Client, String> {
+    Client::new(ClientConfig {
+        username: conn.username.clone(),
+        password: conn.password.clone(),
+        insecure: conn.insecure,
+        timeout: Duration::from_secs(conn.timeout),
+        ..ClientConfig::new(url)
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// `referee copy SRC DST [--referrers] [--filter T]`.
+async fn copy(a: CopyArgs) -> i32 {
+    use referee::layout::copy::{copy, parse_location};
+    let (src, dst) = match (parse_location(&a.src), parse_location(&a.dst)) {
+        (Ok(s), Ok(d)) => (s, d),
+        (Err(e), _) | (_, Err(e)) => return usage(e),
+    };
+    let (sc, dc) = match (conn_client(&src.base, &a.conn), conn_client(&dst.base, &a.conn)) {
+        (Ok(s), Ok(d)) => (s, d),
+        (Err(e), _) | (_, Err(e)) => return usage(e),
+    };
+    match copy(&sc, &src, &dc, &dst, a.referrers, a.filter.as_deref()).await {
+        Ok(c) => {
+            for (d, tag) in &c.imported.pushed {
+                println!("copied {d}{}", tag.as_ref().map_or(String::new(), |t| format!(" as {}:{t}", dst.repo)));
+            }
+            for d in &c.imported.attached {
+                println!("added {d} to its subject's referrers tag (the destination answered without OCI-Subject)");
+            }
+            println!(
+                "{} manifest(s) and {} blob(s) read from {}/{}, {} referrer(s){}; {} push(es) to {}/{}",
+                c.exported.manifests,
+                c.exported.blobs,
+                src.base,
+                src.repo,
+                c.exported.referrers.len(),
+                if c.exported.used_fallback { " (from the referrers tag)" } else { "" },
+                c.imported.pushed.len(),
+                dst.base,
+                dst.repo
+            );
+            exit::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: the copy stopped: {e}\n  what was pushed stays; running the same command again finishes the copy");
+            exit::HARNESS_ERROR
+        }
+    }
+}
+
 /// `referee layout check` and `referee layout export`.
 async fn layout(a: LayoutArgs) -> i32 {
     use referee::layout;
@@ -214,6 +267,42 @@ async fn layout(a: LayoutArgs) -> i32 {
             files.extend([junit.display().to_string(), json.display().to_string()]);
             term.summary(&report, &files);
             exit::for_outcome(report.outcome(), exit::FailOn::Fail)
+        }
+        LayoutCommand::Import { dir, target, conn, repo } => {
+            if let Err(e) = check_url("--target", &target) {
+                return usage(e);
+            }
+            if !dir.join("index.json").is_file() {
+                eprintln!("error: {} has no index.json: not an OCI image layout; nothing was sent", dir.display());
+                return exit::INVALID_INPUT;
+            }
+            // A layout that breaks a MUST is not imported: its findings say why.
+            let found = layout::check::check(&dir);
+            let broken: Vec<String> = found.findings.iter().filter(|f| f.severity == layout::check::Severity::Fail).map(|f| format!("{}/{f}", dir.display())).collect();
+            if !broken.is_empty() {
+                eprintln!("{}\nerror: the layout is broken (above); nothing was sent", broken.join("\n"));
+                return exit::INVALID_INPUT;
+            }
+            let client = match conn_client(&target, &conn) {
+                Ok(c) => c,
+                Err(e) => return usage(e),
+            };
+            match layout::import::import(&client, &repo, &dir).await {
+                Ok(x) => {
+                    for (d, tag) in &x.pushed {
+                        println!("pushed {d}{}", tag.as_ref().map_or(String::new(), |t| format!(" as {repo}:{t}")));
+                    }
+                    for d in &x.attached {
+                        println!("added {d} to its subject's referrers tag (the registry answered without OCI-Subject)");
+                    }
+                    println!("{} push(es) to {target}/{repo}; {} referrer(s) through the referrers tag", x.pushed.len(), x.attached.len());
+                    exit::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: the import stopped: {e}\n  what was pushed stays; running the same command again finishes the import");
+                    exit::HARNESS_ERROR
+                }
+            }
         }
         LayoutCommand::Export { target, conn, repo, reference, to, mode } => {
             if let Err(e) = check_url("--target", &target) {

@@ -211,3 +211,56 @@ async fn skopeo_copies_an_exported_layout_into_docker_registry() {
     fresh.shutdown().await;
     reg.shutdown().await;
 }
+
+/// `referee copy --referrers` from the embedded registry (API) to docker-registry 2.8.2 (no API:
+/// the referrers go into its referrers tag) and back to a fresh embedded registry: the same
+/// referrers, the same digests; running the copy again changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_with_referrers_round_trips_through_a_registry_without_the_api() {
+    let Some(dreg) = support::external::docker_registry() else { return };
+    let src = EmbeddedRegistry::start(RegistryConfig::default(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let back = EmbeddedRegistry::start(RegistryConfig::default(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let client = Client::new(ClientConfig::new(&src.url())).unwrap();
+    let built = seed(&client, "copy/src").await;
+    let list = |url: String, repo: &'static str, d: referee::oci::Digest| async move {
+        let c = Client::new(ClientConfig::new(&url)).unwrap();
+        let r = referee::client::referrers_tag::list_api_or_tag(&c, repo, &d).await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.describe());
+        let mut v: Vec<(String, Option<String>)> = r.json().unwrap()["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| (x["digest"].as_str().unwrap().to_string(), x["artifactType"].as_str().map(str::to_string)))
+            .collect();
+        v.sort();
+        v
+    };
+    let before = list(src.url(), "copy/src", built[0].digest.clone()).await;
+    assert_eq!(before.len(), 2);
+    let there = format!("{}/copy/mid:v1", dreg.url);
+    for run in 0..2 {
+        let (code, out, err) = referee(&["copy", &format!("{}/copy/src:v1", src.url()), &there, "--referrers"]);
+        assert_eq!(code, Some(0), "{out}{err}");
+        assert!(run == 1 || (out.contains("added") && out.contains("referrers tag")), "docker-registry has no API: {out}");
+    }
+    let (code, out, err) = referee(&["copy", &there, &format!("{}/copy/back:v1", back.url()), "--referrers"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("(from the referrers tag)"), "{out}");
+    assert_eq!(list(dreg.url.clone(), "copy/mid", built[0].digest.clone()).await, before);
+    assert_eq!(list(back.url(), "copy/back", built[0].digest.clone()).await, before);
+    // The referrer of a referrer came along, and every manifest kept its bytes.
+    assert_eq!(list(back.url(), "copy/back", built[1].digest.clone()).await.len(), 1);
+    let b = Client::new(ClientConfig::new(&back.url())).unwrap();
+    for m in &built {
+        assert_eq!(b.get_manifest("copy/back", m.digest.as_str()).await.unwrap().body, m.bytes);
+    }
+    // A filter keeps the subject's referrers of that type only.
+    let (code, out, err) = referee(&["copy", &format!("{}/copy/src:v1", src.url()), &format!("{}/copy/sbom:v1", back.url()), "--referrers", "--filter", "application/spdx+json"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(list(back.url(), "copy/sbom", built[0].digest.clone()).await, vec![(built[2].digest.to_string(), Some("application/spdx+json".into()))]);
+    // Bad input: not a location.
+    let (code, _, err) = referee(&["copy", "nope", &there]);
+    assert_eq!(code, Some(referee::exit::USAGE), "{err}");
+    src.shutdown().await;
+    back.shutdown().await;
+}

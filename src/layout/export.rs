@@ -43,6 +43,8 @@ struct Exporter<'a> {
     client: &'a Client,
     repo: &'a str,
     source: Source,
+    /// Only referrers of this artifactType (at the first level; theirs all).
+    filter: Option<&'a str>,
     writer: LayoutWriter,
     out: Exported,
     copied: BTreeSet<String>,
@@ -153,6 +155,9 @@ impl Exporter<'_> {
             return Err(err(format!("referrers more than {MAX_DEPTH} levels deep below {subject}")));
         }
         for listed in self.list(subject).await? {
+            if depth == 0 && self.filter.is_some_and(|f| listed.artifact_type.as_deref() != Some(f)) {
+                continue;
+            }
             let copied = self.manifest(listed.digest.as_str(), depth + 1).await?;
             // The descriptor as the list has it (artifactType, annotations), sized as copied.
             let d = Descriptor { size: copied.size, media_type: copied.media_type, ..listed };
@@ -167,8 +172,13 @@ impl Exporter<'_> {
 /// Exports `reference` (a tag or a digest) of `repo` and its referrers into a layout at `to`.
 /// A tag becomes the subject's `ref.name`.
 pub async fn export(client: &Client, repo: &str, reference: &str, to: &Path, source: Source) -> Result<Exported, ClientError> {
+    export_filtered(client, repo, reference, to, source, None).await
+}
+
+/// [`export`], keeping only the subject's referrers of `artifact_type` (and all of theirs).
+pub async fn export_filtered(client: &Client, repo: &str, reference: &str, to: &Path, source: Source, artifact_type: Option<&str>) -> Result<Exported, ClientError> {
     let writer = LayoutWriter::new(to).map_err(|e| err(format!("cannot create the layout {}: {e}", to.display())))?;
-    let mut x = Exporter { client, repo, source, writer, out: Exported::default(), copied: BTreeSet::new() };
+    let mut x = Exporter { client, repo, source, filter: artifact_type, writer, out: Exported::default(), copied: BTreeSet::new() };
     let subject = x.manifest(reference, 0).await?;
     x.referrers(&subject.digest, 0).await?;
     // A tag is kept as the subject's ref.name; a digest leaves it untagged in index.json.

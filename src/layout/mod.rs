@@ -4,11 +4,15 @@
 //! - `check`: reading a layout, every finding located at `file:line:col` (M1–M5, M7).
 //! - `write`: writing one (blobs, `oci-layout`, `index.json`), the three referrer conventions.
 //! - `export`: a subject and its referrers, recursively, from any registry into a layout.
+//! - `import`: a layout into a registry, referrers through the API or the referrers tag.
+//! - `copy`: `referee copy SRC DST --referrers`, registry to registry through a layout on disk.
 //!
 //! The checks' metadata is here, so `referee layout check` reports them like `run` does.
 
 pub mod check;
+pub mod copy;
 pub mod export;
+pub mod import;
 pub mod write;
 
 use crate::exec::{CheckResult, Outcome, RunReport};

@@ -109,6 +109,35 @@ impl Built {
         }
     }
 
+    /// A manifest someone else built, from its exact bytes (never re-serialized) and the blobs
+    /// it names (config and layers, in order; none for an index): what `push_built` and the
+    /// referrers-tag client need. `Err` when the bytes are not a manifest or an index.
+    pub fn from_parts(media_type: &str, bytes: Vec<u8>, blobs: Vec<Blob>) -> Result<Built, String> {
+        let v: Value = serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}"))?;
+        let o = v.as_object().ok_or("not a JSON object")?;
+        let descriptor = |x: &Value| -> Option<Descriptor> {
+            Some(Descriptor {
+                media_type: x.get("mediaType")?.as_str()?.to_string(),
+                digest: Digest::parse(x.get("digest")?.as_str()?).ok()?,
+                size: x.get("size")?.as_u64()?,
+                artifact_type: x.get("artifactType").and_then(Value::as_str).map(str::to_string),
+                annotations: x.get("annotations").and_then(Value::as_object).cloned().unwrap_or_default(),
+            })
+        };
+        let is_index = o.contains_key("manifests");
+        Ok(Built {
+            digest: Digest::sha256(&bytes),
+            media_type: media_type.to_string(),
+            blobs,
+            subject: o.get("subject").and_then(descriptor),
+            artifact_type: o.get("artifactType").and_then(Value::as_str).map(str::to_string),
+            config_media_type: o.get("config").and_then(|c| c.get("mediaType")).and_then(Value::as_str).map(str::to_string),
+            annotations: o.get("annotations").and_then(Value::as_object).cloned().unwrap_or_default(),
+            is_index,
+            bytes,
+        })
+    }
+
     /// The descriptor a referrers list (API or fallback tag) must contain for this manifest.
     pub fn referrer_descriptor(&self) -> Descriptor {
         Descriptor {
