@@ -3,6 +3,7 @@
 #   - Debian's docker-registry (distribution 2.8.2), openssl, chromium (the load report's
 #     screenshot test) and skopeo (a real client copying out of an exported layout), via apt-get
 #   - ferro-oci-server 1.0.0, via cargo install --locked
+#   - the oras Python SDK 0.2.43, via pip into a virtual environment it creates (.venv-clients)
 # then runs every test, and last installs referee itself and runs the library from an empty
 # directory (the check library is built into the binary).
 # The integration tests start both on 127.0.0.1 (free ports, temporary storage) and stop them
@@ -38,6 +39,14 @@ if ! cargo install --list | grep -q '^ferro-oci-server v1\.0\.0:'; then
   cargo install --locked ferro-oci-server --version 1.0.0
 fi
 command -v ferro-oci-server
+
+# The oras Python SDK (a real client, tests/clients.rs) in a virtual environment of our own.
+if ! .venv-clients/bin/python -c "import oras" >/dev/null 2>&1; then
+  echo "==> installing the oras Python SDK 0.2.43 (PyPI) into .venv-clients"
+  python3 -m venv .venv-clients
+  .venv-clients/bin/pip install --quiet --disable-pip-version-check oras==0.2.43
+fi
+.venv-clients/bin/python -c "import importlib.metadata as m; print('oras (Python SDK)', m.version('oras'))"
 
 # The tests fail, rather than skip, when a registry binary is missing.
 export REFEREE_REQUIRE_EXTERNAL=1
