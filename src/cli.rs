@@ -40,7 +40,7 @@ pub enum Command {
     /// is shrunk and written as a scenario file that `referee run --scenarios` replays.
     Graph(GraphArgs),
     /// OCI image layouts with referrers: `check` a layout (M1–M5, M7), `export` a manifest and
-    /// its referrers from a registry into one.
+    /// its referrers from a registry into one, `import` one into a registry.
     Layout(LayoutArgs),
     /// Copy a manifest (and, with --referrers, all its referrers) from one registry to another,
     /// digests kept: referrers are read through the source's API or referrers tag and written

@@ -203,6 +203,9 @@ async fn copy(a: CopyArgs) -> i32 {
     };
     match copy(&sc, &src, &dc, &dst, a.referrers, a.filter.as_deref()).await {
         Ok(c) => {
+            if let (Some(f), true) = (&a.filter, c.exported.referrers.is_empty()) {
+                eprintln!("warning: no referrer of {} has artifactType {f}: only the manifest itself was copied", src.repo);
+            }
             for (d, tag) in &c.imported.pushed {
                 println!("copied {d}{}", tag.as_ref().map_or(String::new(), |t| format!(" as {}:{t}", dst.repo)));
             }
@@ -224,7 +227,7 @@ async fn copy(a: CopyArgs) -> i32 {
             exit::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: the copy stopped: {e}\n  what was pushed stays; running the same command again finishes the copy");
+            eprintln!("error: the copy stopped: {e}\n  anything already pushed stays there (pushing it again is harmless)");
             exit::HARNESS_ERROR
         }
     }
@@ -283,6 +286,12 @@ async fn layout(a: LayoutArgs) -> i32 {
                 eprintln!("{}\nerror: the layout is broken (above); nothing was sent", broken.join("\n"));
                 return exit::INVALID_INPUT;
             }
+            // A sparse layout (allowed: M7) cannot be pushed: the registry needs every blob.
+            let missing: Vec<String> = found.findings.iter().filter(|f| f.check == "M7").map(|f| format!("{}/{f}", dir.display())).collect();
+            if !missing.is_empty() {
+                eprintln!("{}\nerror: the layout lacks blobs it references (a layout may, a registry push may not); nothing was sent", missing.join("\n"));
+                return exit::INVALID_INPUT;
+            }
             let client = match conn_client(&target, &conn) {
                 Ok(c) => c,
                 Err(e) => return usage(e),
@@ -299,7 +308,7 @@ async fn layout(a: LayoutArgs) -> i32 {
                     exit::SUCCESS
                 }
                 Err(e) => {
-                    eprintln!("error: the import stopped: {e}\n  what was pushed stays; running the same command again finishes the import");
+                    eprintln!("error: the import stopped: {e}\n  anything already pushed stays there (pushing it again is harmless)");
                     exit::HARNESS_ERROR
                 }
             }
@@ -323,6 +332,12 @@ async fn layout(a: LayoutArgs) -> i32 {
                 "fallback" => layout::export::Source::Fallback,
                 _ => layout::export::Source::Auto,
             };
+            // A layout is written whole: into a new or empty directory only.
+            let existed = to.exists();
+            if existed && (!to.is_dir() || std::fs::read_dir(&to).map_or(true, |mut d| d.next().is_some())) {
+                eprintln!("error: {} exists and is not an empty directory: export writes a new layout; nothing was sent", to.display());
+                return exit::INVALID_INPUT;
+            }
             match layout::export::export(&client, &repo, &reference, &to, source).await {
                 Ok(x) => {
                     let subject = x.subject.as_ref().map_or(String::new(), |s| s.digest.to_string());
@@ -340,7 +355,17 @@ async fn layout(a: LayoutArgs) -> i32 {
                     exit::SUCCESS
                 }
                 Err(e) => {
-                    eprintln!("error: the export stopped: {e}");
+                    // Nothing half-written is left behind.
+                    if existed {
+                        if let Ok(entries) = std::fs::read_dir(&to) {
+                            for e in entries.flatten() {
+                                let _ = if e.path().is_dir() { std::fs::remove_dir_all(e.path()) } else { std::fs::remove_file(e.path()) };
+                            }
+                        }
+                    } else {
+                        let _ = std::fs::remove_dir_all(&to);
+                    }
+                    eprintln!("error: the export stopped: {e}; nothing was written");
                     exit::HARNESS_ERROR
                 }
             }

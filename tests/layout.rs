@@ -258,6 +258,15 @@ async fn copy_with_referrers_round_trips_through_a_registry_without_the_api() {
     let (code, out, err) = referee(&["copy", &format!("{}/copy/src:v1", src.url()), &format!("{}/copy/sbom:v1", back.url()), "--referrers", "--filter", "application/spdx+json"]);
     assert_eq!(code, Some(0), "{out}{err}");
     assert_eq!(list(back.url(), "copy/sbom", built[0].digest.clone()).await, vec![(built[2].digest.to_string(), Some("application/spdx+json".into()))]);
+    // A digest destination must be the source's digest, and gets no tag.
+    let wrong = format!("{}/copy/dg@{}", back.url(), built[1].digest);
+    let (code, _, err) = referee(&["copy", &format!("{}/copy/src:v1", src.url()), &wrong]);
+    assert_eq!(code, Some(referee::exit::HARNESS_ERROR), "{err}");
+    assert!(err.contains("is not the source's") && err.contains("nothing was sent"), "{err}");
+    let right = format!("{}/copy/dg@{}", back.url(), built[0].digest);
+    let (code, out, err) = referee(&["copy", &format!("{}/copy/src:v1", src.url()), &right]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(!out.contains(" as copy/dg:"), "no tag was asked for: {out}");
     // Bad input: not a location.
     let (code, _, err) = referee(&["copy", "nope", &there]);
     assert_eq!(code, Some(referee::exit::USAGE), "{err}");

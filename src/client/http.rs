@@ -58,6 +58,9 @@ pub enum ClientError {
     BadUrl(String),
     #[error("request to {url} failed: {msg}")]
     Other { url: String, msg: String },
+    /// A problem that is not a request's: a file, a bound, what an answer said.
+    #[error("{0}")]
+    Stopped(String),
     #[error("this does not look like an OCI registry: {0}")]
     NotARegistry(String),
 }

@@ -118,6 +118,13 @@ fn locate(text: &str, needle: &str, from: usize) -> (usize, usize) {
 /// says so, its text for locating).
 type Relation = (String, String, Option<String>, &'static str, String, std::rc::Rc<String>);
 
+/// Where `needle` first appears after `anchor` (both as JSON strings): a key of one descriptor
+/// among many, found by that descriptor's digest.
+fn locate_after(text: &str, anchor: &str, needle: &str) -> (usize, usize) {
+    let from = text.find(&format!("\"{anchor}\"")).unwrap_or(0);
+    locate(text, needle, from)
+}
+
 struct Checker<'a> {
     dir: &'a Path,
     out: LayoutCheck,
@@ -268,6 +275,8 @@ impl Checker<'_> {
         // Manifests parsed: digest → (subject digest, artifactType, file).
         let mut parsed: BTreeMap<String, (Option<String>, Option<String>)> = BTreeMap::new();
         let mut present: BTreeSet<String> = BTreeSet::new();
+        // Every digest the layout names (a descriptor reached), its blob there or not.
+        let mut named: BTreeSet<String> = BTreeSet::new();
         let mut visited: BTreeSet<String> = BTreeSet::new();
         // (subject, referrer, artifactType, via, where: file and text offset needle)
         let mut relations: Vec<Relation> = vec![];
@@ -289,10 +298,11 @@ impl Checker<'_> {
             if mt.is_empty() || size.is_none() {
                 self.add("M1", Severity::Fail, &file, at, format!("the descriptor of {digest} lacks mediaType or size (both REQUIRED)"));
             }
+            named.insert(digest.to_string());
             let annotations = d.get("annotations").and_then(Value::as_object);
             let ref_name = annotations.and_then(|a| a.get(REF_NAME)).and_then(Value::as_str);
             if ref_name.is_some() && !top_level {
-                let at = locate(&ftext, REF_NAME, 0);
+                let at = locate_after(&ftext, digest_s, REF_NAME);
                 self.add(
                     "M2",
                     Severity::Warn,
@@ -358,7 +368,8 @@ impl Checker<'_> {
                 .map(str::to_string);
             parsed.insert(digest.to_string(), (subject.clone(), artifact_type.clone()));
             if let Some(s) = &subject {
-                queue.push_back((v["subject"].clone(), rel.clone(), btext.clone(), false));
+                // (The subject descriptor is not walked: naming a subject does not put it in
+                // the layout, which M4 reports.)
                 if top_level {
                     relations.push((s.clone(), digest.to_string(), artifact_type, "index.json", rel.clone(), btext.clone()));
                 }
@@ -373,15 +384,26 @@ impl Checker<'_> {
                 && let Some((Some(own), _)) = parsed.get(r)
                 && own != s
             {
-                let at = locate(ftext, REFERRER_SUBJECT, 0);
+                let at = locate_after(ftext, r, REFERRER_SUBJECT);
                 self.add("M5", Severity::Warn, file, at, format!("{REFERRER_SUBJECT} says {s}, but {r}'s own subject is {own}"));
             }
         }
         // M4: a referrer whose subject the layout does not hold cannot be found from it.
         let mut reported = BTreeSet::new();
+        // An annotation that disagrees with the manifest's own subject is M5's; the manifest's own
+        // subject is what M4 looks for.
+        let relations: Vec<Relation> = relations
+            .into_iter()
+            .filter(|(s, r, _, via, _, _)| *via != "annotation" || parsed.get(r).is_none_or(|(own, _)| own.as_ref().is_none_or(|o| o == s)))
+            .collect();
         for (s, r, at, via, file, ftext) in relations {
-            if !present.contains(&s) && reported.insert((s.clone(), r.clone())) {
-                let here = if via == "index.json" { locate(&ftext, "subject", 0) } else { locate(&ftext, &s, 0) };
+            // A subject the layout names (even without its blob, M7) can be looked up.
+            if !named.contains(&s) && !present.contains(&s) && reported.insert((s.clone(), r.clone())) {
+                let here = match via {
+                    "index.json" => locate(&ftext, "subject", 0),
+                    "annotation" => locate_after(&ftext, &r, REFERRER_SUBJECT),
+                    _ => locate(&ftext, &r, 0),
+                };
                 self.add(
                     "M4",
                     Severity::Warn,

@@ -50,30 +50,42 @@ pub struct Copied {
 
 /// Copies `src` (and, with `referrers`, its referrers of `filter` or all) to `dst`.
 pub async fn copy(src_client: &Client, src: &Location, dst_client: &Client, dst: &Location, referrers: bool, filter: Option<&str>) -> Result<Copied, ClientError> {
-    let dir = tempfile::tempdir().map_err(|e| ClientError::Other { url: String::new(), msg: format!("cannot make a temporary layout: {e}") })?;
+    let dir = tempfile::tempdir().map_err(|e| ClientError::Stopped(format!("cannot make a temporary layout: {e}")))?;
     let layout = dir.path().join("layout");
     // Without --referrers, a filter that matches nothing keeps the subject alone.
     let filter = if referrers { filter } else { Some("\u{0}no referrers") };
     let exported = export_filtered(src_client, &src.repo, &src.reference, &layout, Source::Auto, filter).await?;
-    // The destination's tag: the one asked for (a digest destination keeps the source's name).
-    retag(&layout, &src.reference, &dst.reference)?;
+    // A digest destination must be the source's digest (a copy keeps digests) and gets no tag;
+    // a tag destination names the subject.
+    let subject = exported.subject.as_ref().map(|s| s.digest.to_string()).unwrap_or_default();
+    if crate::oci::Digest::parse(&dst.reference).is_ok() && dst.reference != subject {
+        return Err(ClientError::Stopped(format!("the destination digest {} is not the source's ({subject}): a copy keeps digests; nothing was sent", dst.reference)));
+    }
+    retag(&layout, &src.reference, &subject, &dst.reference)?;
     let imported = import(dst_client, &dst.repo, &layout).await?;
     Ok(Copied { exported, imported })
 }
 
-/// Renames the subject's `ref.name` in the layout from `from` to `to` (when `to` is a tag).
-fn retag(layout: &std::path::Path, from: &str, to: &str) -> Result<(), ClientError> {
-    if crate::oci::Digest::parse(to).is_ok() || from == to {
-        return Ok(());
-    }
+/// Names the subject (`from`, or untagged `digest`) `to` in the layout: the destination tag, or
+/// no tag at all when `to` is a digest.
+fn retag(layout: &std::path::Path, from: &str, digest: &str, to: &str) -> Result<(), ClientError> {
     let path = layout.join("index.json");
-    let io = |e: std::io::Error| ClientError::Other { url: String::new(), msg: format!("{}: {e}", path.display()) };
+    let io = |e: std::io::Error| ClientError::Stopped(format!("{}: {e}", path.display()));
     let text = std::fs::read_to_string(&path).map_err(io)?;
-    let mut v: serde_json::Value = serde_json::from_str(&text).map_err(|e| ClientError::Other { url: String::new(), msg: e.to_string() })?;
+    let mut v: serde_json::Value = serde_json::from_str(&text).map_err(|e| ClientError::Stopped(e.to_string()))?;
+    let to_tag = crate::oci::Digest::parse(to).is_err();
     for d in v["manifests"].as_array_mut().into_iter().flatten() {
-        // The subject: named by the source tag, or (a digest source) untagged with that digest.
-        if d["annotations"][super::check::REF_NAME] == from || (d["digest"] == from && d["annotations"][super::check::REF_NAME].is_null()) {
-            d["annotations"][super::check::REF_NAME] = serde_json::json!(to);
+        let named = d["annotations"][super::check::REF_NAME] == from;
+        let untagged_subject = d["digest"] == digest && d["annotations"][super::check::REF_NAME].is_null();
+        if !(named || untagged_subject) {
+            continue;
+        }
+        match (to_tag, d["annotations"].as_object_mut()) {
+            (true, _) => d["annotations"][super::check::REF_NAME] = serde_json::json!(to),
+            (false, Some(a)) => {
+                a.remove(super::check::REF_NAME);
+            }
+            (false, None) => {}
         }
     }
     std::fs::write(&path, serde_json::to_vec_pretty(&v).unwrap_or_default()).map_err(io)

@@ -51,7 +51,7 @@ struct Exporter<'a> {
 }
 
 fn err(what: String) -> ClientError {
-    ClientError::Other { url: String::new(), msg: what }
+    ClientError::Stopped(what)
 }
 
 impl Exporter<'_> {

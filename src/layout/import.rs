@@ -29,7 +29,7 @@ pub struct Imported {
 }
 
 fn err(msg: String) -> ClientError {
-    ClientError::Other { url: String::new(), msg }
+    ClientError::Stopped(msg)
 }
 
 /// Whether `name` follows the referrers tag schema (`<alg>-<hex>`).

@@ -137,7 +137,7 @@ pub fn to_report(dir: &Path, c: &LayoutCheck, duration_ms: u64) -> RunReport {
         embedded: false,
         profile: String::new(),
         run_id: crate::exec::new_run_id(),
-        started_unix_ms: 0,
+        started_unix_ms: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis()),
         duration_ms,
         capabilities: vec![],
         checks,
