@@ -96,15 +96,8 @@ pub struct RunArgs {
     /// Another registry for multi-registry scenarios, as name=URL (e.g. mirror=http://127.0.0.1:5001).
     #[arg(long = "mirror", value_parser = parse_mirror)]
     pub mirrors: Vec<(String, String)>,
-    /// Embedded registry only: full or legacy (no referrers API).
-    #[arg(long, default_value = "full")]
-    pub embedded_mode: String,
-    /// Embedded registry only: switch on a fault (see `referee serve --list-faults`).
-    #[arg(long = "embedded-fault")]
-    pub embedded_faults: Vec<String>,
-    /// Embedded registry only: referrers entries per page (default 256).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
-    pub embedded_page_size: Option<u64>,
+    #[command(flatten)]
+    pub embedded: EmbeddedArgs,
     /// Print notes and scenario repositories.
     #[arg(short, long)]
     pub verbose: bool,
@@ -285,6 +278,35 @@ fn parse_hook(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// The embedded registry's switches (`run`, `graph`): they apply only without --target.
+#[derive(Debug, clap::Args)]
+pub struct EmbeddedArgs {
+    /// Embedded registry only: full or legacy (no referrers API).
+    #[arg(long, default_value = "full")]
+    pub embedded_mode: String,
+    /// Embedded registry only: switch on a fault (see `referee serve --list-faults`).
+    #[arg(long = "embedded-fault")]
+    pub embedded_faults: Vec<String>,
+    /// Embedded registry only: referrers entries per page (default 256).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub embedded_page_size: Option<u64>,
+}
+
+impl EmbeddedArgs {
+    /// The embedded registry's configuration, or why these switches cannot be used (with a
+    /// `--target`, or a mode or fault that does not exist).
+    pub fn config(&self, target: Option<&String>) -> Result<crate::registry::RegistryConfig, String> {
+        use crate::registry::{Faults, Mode, RegistryConfig};
+        let mode: Mode = self.embedded_mode.parse().map_err(|e| format!("--embedded-mode: {e}"))?;
+        let faults = Faults::from_names(&self.embedded_faults).map_err(|e| format!("--embedded-fault: {e}"))?;
+        if target.is_some() && (!self.embedded_faults.is_empty() || mode != Mode::Full || self.embedded_page_size.is_some()) {
+            return Err("--embedded-mode, --embedded-fault and --embedded-page-size apply only without --target".into());
+        }
+        let page_size = self.embedded_page_size.map_or(RegistryConfig::default().page_size, |p| p as usize);
+        Ok(RegistryConfig { mode, faults, page_size, ..RegistryConfig::default() })
+    }
+}
+
 /// `referee graph`.
 #[derive(Debug, clap::Args)]
 pub struct GraphArgs {
@@ -329,15 +351,8 @@ pub struct GraphArgs {
     /// Repositories are named <prefix>/graph-<run id>-<case>.
     #[arg(long, default_value = "referee")]
     pub repo_prefix: String,
-    /// Embedded registry only: full or legacy (no referrers API).
-    #[arg(long, default_value = "full")]
-    pub embedded_mode: String,
-    /// Embedded registry only: switch on a fault (see `referee serve --list-faults`).
-    #[arg(long = "embedded-fault")]
-    pub embedded_faults: Vec<String>,
-    /// Embedded registry only: referrers entries per page (default 256).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
-    pub embedded_page_size: Option<u64>,
+    #[command(flatten)]
+    pub embedded: EmbeddedArgs,
     /// No progress line and no per-check lines (the summary and exit code remain).
     #[arg(short, long)]
     pub quiet: bool,

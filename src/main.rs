@@ -42,14 +42,6 @@ fn usage(msg: String) -> i32 {
 }
 
 async fn run(a: RunArgs) -> i32 {
-    let mode: Mode = match a.embedded_mode.parse() {
-        Ok(m) => m,
-        Err(e) => return usage(format!("--embedded-mode: {e}")),
-    };
-    let faults = match Faults::from_names(&a.embedded_faults) {
-        Ok(f) => f,
-        Err(e) => return usage(format!("--embedded-fault: {e}")),
-    };
     if let Some(t) = &a.target
         && let Err(e) = check_url("--target", t)
     {
@@ -60,10 +52,10 @@ async fn run(a: RunArgs) -> i32 {
             return usage(e);
         }
     }
-    if a.target.is_some() && (!a.embedded_faults.is_empty() || mode != Mode::Full || a.embedded_page_size.is_some()) {
-        return usage("--embedded-mode, --embedded-fault and --embedded-page-size apply only without --target".into());
-    }
-    let page_size = a.embedded_page_size.map_or(RegistryConfig::default().page_size, |p| p as usize);
+    let embedded = match a.embedded.config(a.target.as_ref()) {
+        Ok(c) => c,
+        Err(e) => return usage(e),
+    };
     let fail_on = a.fail_on;
     let cfg = RunConfig {
         target: a.target,
@@ -74,7 +66,7 @@ async fn run(a: RunArgs) -> i32 {
         insecure: a.conn.insecure,
         timeout: Duration::from_secs(a.conn.timeout),
         repo_prefix: a.repo_prefix,
-        embedded: RegistryConfig { mode, faults, page_size, ..RegistryConfig::default() },
+        embedded,
         verbose: a.verbose,
         quiet: false,
         profile: a.profile,
@@ -94,28 +86,20 @@ async fn run(a: RunArgs) -> i32 {
 /// `referee graph`: generated graphs against a registry, or (`--reverse`) one reverse walk.
 async fn graph(a: GraphArgs) -> i32 {
     use referee::graph::run::{GraphConfig, ModeChoice};
-    let mode: Mode = match a.embedded_mode.parse() {
-        Ok(m) => m,
-        Err(e) => return usage(format!("--embedded-mode: {e}")),
-    };
-    let faults = match Faults::from_names(&a.embedded_faults) {
-        Ok(f) => f,
-        Err(e) => return usage(format!("--embedded-fault: {e}")),
-    };
     if let Some(t) = &a.target
         && let Err(e) = check_url("--target", t)
     {
         return usage(e);
     }
-    if a.target.is_some() && (!a.embedded_faults.is_empty() || mode != Mode::Full || a.embedded_page_size.is_some()) {
-        return usage("--embedded-mode, --embedded-fault and --embedded-page-size apply only without --target".into());
-    }
+    let embedded = match a.embedded.config(a.target.as_ref()) {
+        Ok(c) => c,
+        Err(e) => return usage(e),
+    };
     let choice = match a.mode.as_str() {
         "api" => ModeChoice::Api,
         "fallback" => ModeChoice::Fallback,
         _ => ModeChoice::Auto,
     };
-    let page_size = a.embedded_page_size.map_or(RegistryConfig::default().page_size, |p| p as usize);
     let seed = a.seed.unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64 % 1_000_000_000));
     let cfg = GraphConfig {
         target: a.target,
@@ -125,7 +109,7 @@ async fn graph(a: GraphArgs) -> i32 {
         timeout: Duration::from_secs(a.conn.timeout),
         profile: a.profile,
         mode: choice,
-        embedded: RegistryConfig { mode, faults, page_size, ..RegistryConfig::default() },
+        embedded,
         report_dir: Some(a.report_dir),
         repo_prefix: a.repo_prefix,
         max_shrink_steps: a.max_shrink_steps,

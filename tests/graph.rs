@@ -167,3 +167,30 @@ async fn the_reverse_walk_finds_who_points_at_a_manifest_and_a_blob() {
     assert_eq!(code, Some(referee::exit::USAGE), "{err}");
     reg.shutdown().await;
 }
+
+/// Every generated check can fail (a MUST) or warn (a reading) under a fault of the embedded
+/// registry; P1's three faults are proven above. `--fail-on warn` so a reading stops the run
+/// too; no shrinking, it is not what is proven here. The seeds are those whose first failing
+/// case needs the check (P5 needs a subject never pushed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_generated_check_breaks_under_a_fault() {
+    let cases: &[(&str, &str, u64, Outcome)] = &[
+        ("P2", "drop_sha512_referrers", 1, Outcome::Failed),
+        ("P3", "filter_inverted", 1, Outcome::Warned),
+        ("P4", "delete_keeps_referrer", 1, Outcome::Warned),
+        ("P5", "forget_early_referrers", 5, Outcome::Warned),
+        ("P6", "ignore_index_subject", 1, Outcome::Warned),
+        ("P7", "omit_filters_header", 1, Outcome::Failed),
+    ];
+    for (id, fault, seed, want) in cases {
+        let cfg = GraphConfig {
+            embedded: faulty(fault, None),
+            fail_on: referee::exit::FailOn::Warn,
+            max_shrink_steps: 0,
+            ..GraphConfig::new(60, *seed)
+        };
+        let out = run(cfg).await.expect("graph run");
+        let c = out.report.checks.iter().find(|c| c.info.id == *id).unwrap();
+        assert_eq!(c.outcome, *want, "{id} under {fault} (seed {seed}): {}", c.reason);
+    }
+}

@@ -147,6 +147,32 @@ fn broken_layouts_give_located_findings() {
     w.referrer(&sig.referrer_descriptor(), &absent.digest);
     w.finish().unwrap();
     golden("orphan-referrer", &orphan, 0);
+    // M5: the proposed annotation names another subject than the referrer's own.
+    let lying = root.path().join("annotation-disagrees");
+    let (image, sig) = valid(&lying);
+    let text = std::fs::read_to_string(lying.join("index.json")).unwrap();
+    let other = ManifestBuilder::image("golden-other").build();
+    let text = text.replacen(&format!("\"org.opencontainers.image.referrer.subject\": \"{}\"", image.digest), &format!("\"org.opencontainers.image.referrer.subject\": \"{}\"", other.digest), 1);
+    std::fs::write(lying.join("index.json"), text).unwrap();
+    golden("annotation-disagrees", &lying, 0);
+    // M3: a referrers tag of the image that lists a manifest whose subject is something else.
+    let wrong_tag = root.path().join("referrers-tag-disagrees");
+    let (image, _) = valid(&wrong_tag);
+    let stray = ManifestBuilder::artifact("golden-stray", "application/vnd.example.sig").subject(other.descriptor()).build();
+    let mut w = LayoutWriter::new(&wrong_tag.join("extra")).unwrap();
+    w.blob(&stray.digest, &stray.bytes).unwrap();
+    std::fs::rename(wrong_tag.join("extra/blobs/sha256").join(stray.digest.encoded()), wrong_tag.join("blobs/sha256").join(stray.digest.encoded())).unwrap();
+    std::fs::remove_dir_all(wrong_tag.join("extra")).unwrap();
+    let tag_index = IndexBuilder::new().manifest(sig.referrer_descriptor()).manifest(stray.referrer_descriptor()).build();
+    std::fs::write(wrong_tag.join("blobs/sha256").join(tag_index.digest.encoded()), &tag_index.bytes).unwrap();
+    let text = std::fs::read_to_string(wrong_tag.join("index.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let old = v["manifests"].as_array().unwrap().iter().find(|d| d["annotations"]["org.opencontainers.image.ref.name"].as_str().is_some_and(|n| n.starts_with("sha256-"))).unwrap()["digest"].as_str().unwrap().to_string();
+    let old_size = v["manifests"].as_array().unwrap().iter().find(|d| d["digest"] == old.as_str()).unwrap()["size"].to_string();
+    let text = text.replace(&old, tag_index.digest.as_str()).replace(&format!("\"size\": {old_size},\n      \"annotations\": {{\n        \"org.opencontainers.image.ref.name\": \"sha256-"), &format!("\"size\": {},\n      \"annotations\": {{\n        \"org.opencontainers.image.ref.name\": \"sha256-", tag_index.bytes.len()));
+    std::fs::write(wrong_tag.join("index.json"), text).unwrap();
+    let _ = image;
+    golden("referrers-tag-disagrees", &wrong_tag, 0);
     // Not a directory: an input error, nothing checked.
     let (code, _, stderr) = referee(&["layout", "check", root.path().join("nope").to_str().unwrap()]);
     assert_eq!(code, Some(referee::exit::INVALID_INPUT), "{stderr}");

@@ -118,6 +118,26 @@ pub struct GraphSummary {
 }
 
 impl RunReport {
+    /// A report of nothing yet: started now, no checks, no capabilities, no residue.
+    pub fn new(target: String, embedded: bool, profile: String, run_id: String) -> RunReport {
+        RunReport {
+            format_version: 1,
+            referee_version: env!("CARGO_PKG_VERSION").into(),
+            target,
+            embedded,
+            profile,
+            run_id,
+            started_unix_ms: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis()),
+            duration_ms: 0,
+            capabilities: vec![],
+            checks: vec![],
+            residue: vec![],
+            run_error: None,
+            interrupted: false,
+            graph: None,
+        }
+    }
+
     pub fn outcome(&self) -> Outcome {
         let worst = self.checks.iter().map(|c| c.outcome).max().unwrap_or(Outcome::Disabled);
         if self.run_error.is_some() { Outcome::Errored } else { worst }

@@ -13,7 +13,7 @@ use crate::plan::{CheckInfo, Plan, PlannedScenario};
 use crate::scenario::{Capability, Citation};
 use futures::StreamExt;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 /// How a run names and bounds things.
 #[derive(Debug, Clone)]
@@ -100,24 +100,8 @@ pub fn runs_alone(s: &PlannedScenario) -> bool {
 /// Runs the plan against the registry behind `client`.
 pub async fn run(plan: &Plan, client: &Client, opts: &RunOptions, sink: &mut dyn FnMut(RunEvent)) -> RunReport {
     let started = Instant::now();
-    let started_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
     let run_id = opts.run_id.clone().unwrap_or_else(new_run_id);
-    let mut report = RunReport {
-        format_version: 1,
-        referee_version: env!("CARGO_PKG_VERSION").into(),
-        target: opts.target_label.clone(),
-        embedded: opts.embedded,
-        profile: opts.profile.clone(),
-        run_id: run_id.clone(),
-        started_unix_ms,
-        duration_ms: 0,
-        capabilities: vec![],
-        checks: vec![],
-        residue: vec![],
-        run_error: None,
-        interrupted: false,
-        graph: None,
-    };
+    let mut report = RunReport::new(opts.target_label.clone(), opts.embedded, opts.profile.clone(), run_id.clone());
     let prefix = opts.repo_prefix.trim_matches('/').to_string();
     let probe_client = client.fork();
     match probe(&probe_client, &format!("{prefix}/probe-{run_id}"), &mut report.residue).await {

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Which way referrers are asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,26 +238,10 @@ async fn run_with(
     declares: exec::Declares,
 ) -> Result<GraphOutput, AppError> {
     let started = Instant::now();
-    let started_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
     let run_id = exec::new_run_id();
     let prefix = cfg.repo_prefix.trim_matches('/').to_string();
     let target_label = if embedded { format!("{base} (embedded)") } else { base.clone() };
-    let mut report = RunReport {
-        format_version: 1,
-        referee_version: env!("CARGO_PKG_VERSION").into(),
-        target: target_label.clone(),
-        embedded,
-        profile: profile.clone(),
-        run_id: run_id.clone(),
-        started_unix_ms,
-        duration_ms: 0,
-        capabilities: vec![],
-        checks: vec![],
-        residue: vec![],
-        run_error: None,
-        interrupted: false,
-        graph: None,
-    };
+    let mut report = RunReport::new(target_label.clone(), embedded, profile.clone(), run_id.clone());
     let caps = match exec::run::probe(&client.fork(), &format!("{prefix}/graph-probe-{run_id}"), &mut report.residue).await {
         Ok(caps) => caps,
         Err(e) => {

@@ -131,19 +131,8 @@ pub fn to_report(dir: &Path, c: &LayoutCheck, duration_ms: u64) -> RunReport {
         })
         .collect();
     RunReport {
-        format_version: 1,
-        referee_version: env!("CARGO_PKG_VERSION").into(),
-        target: format!("layout {}", dir.display()),
-        embedded: false,
-        profile: String::new(),
-        run_id: crate::exec::new_run_id(),
-        started_unix_ms: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis()),
-        duration_ms,
-        capabilities: vec![],
         checks,
-        residue: vec![],
-        run_error: None,
-        interrupted: false,
-        graph: None,
+        duration_ms,
+        ..RunReport::new(format!("layout {}", dir.display()), false, String::new(), crate::exec::new_run_id())
     }
 }
