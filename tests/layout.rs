@@ -159,7 +159,7 @@ fn broken_layouts_give_located_findings() {
     let wrong_tag = root.path().join("referrers-tag-disagrees");
     let (image, _) = valid(&wrong_tag);
     let stray = ManifestBuilder::artifact("golden-stray", "application/vnd.example.sig").subject(other.descriptor()).build();
-    let mut w = LayoutWriter::new(&wrong_tag.join("extra")).unwrap();
+    let w = LayoutWriter::new(&wrong_tag.join("extra")).unwrap();
     w.blob(&stray.digest, &stray.bytes).unwrap();
     std::fs::rename(wrong_tag.join("extra/blobs/sha256").join(stray.digest.encoded()), wrong_tag.join("blobs/sha256").join(stray.digest.encoded())).unwrap();
     std::fs::remove_dir_all(wrong_tag.join("extra")).unwrap();
