@@ -303,9 +303,22 @@ fn validate_names<'a>(l: &'a Loaded, step: &'a Step, line: usize, defined: &mut 
         let help = crate::scenario::diag::suggest(u, defined.iter().copied()).map(|s| format!("did you mean '{s}'?"));
         Diagnostic::at_token(&l.path, &l.text, line, u, format!("'{u}' is not defined by {what}")).with_help(help)
     };
+    // A layout's name (`layout_export: { as }`) is for `layout_import: { from }` only.
+    let layouts: HashSet<&str> = l
+        .file
+        .steps
+        .iter()
+        .flat_map(|s| std::iter::once(s).chain(if let crate::scenario::Action::Together(t) = &s.action { t.steps.iter().collect() } else { vec![] }))
+        .filter_map(|s| if let crate::scenario::Action::LayoutExport(x) = &s.action { Some(x.r#as.as_str()) } else { None })
+        .collect();
+    let import_from = if let crate::scenario::Action::LayoutImport(x) = &step.action { Some(x.from.as_str()) } else { None };
     for u in step.uses() {
         if !defined.contains(u) {
             d.push(undefined(u, defined, "an earlier step"));
+        } else if layouts.contains(u) && import_from != Some(u) {
+            d.push(Diagnostic::at_token(&l.path, &l.text, line, u, format!("'{u}' names a layout (layout_export), not a manifest")));
+        } else if import_from == Some(u) && !layouts.contains(u) {
+            d.push(Diagnostic::at_token(&l.path, &l.text, line, u, format!("'{u}' names a manifest, not a layout: `from` takes a layout_export's `as`")));
         }
     }
     if let Some((name, _)) = step.defines()
@@ -317,6 +330,8 @@ fn validate_names<'a>(l: &'a Loaded, step: &'a Step, line: usize, defined: &mut 
     for u in step.judged_names() {
         if !defined.contains(u) {
             d.push(undefined(u, defined, "this or an earlier step"));
+        } else if layouts.contains(u) {
+            d.push(Diagnostic::at_token(&l.path, &l.text, line, u, format!("'{u}' names a layout (layout_export), not a manifest")));
         }
     }
 }
@@ -526,6 +541,22 @@ mod tests {
         for c in plan.checks() {
             assert!(generated.contains(&format!("| {} | {} |", c.id, c.keyword_str())), "{}", c.id);
         }
+    }
+
+    /// A layout's name is for `layout_import: { from }` only, and `from` takes nothing else:
+    /// both mistakes are found before anything is sent, at the name.
+    #[test]
+    fn layout_names_and_manifest_names_are_not_mixed() {
+        let steps = |body: &str| format!("{HEAD}steps:\n  - push_image: {{ name: img }}\n  - layout_export: {{ of: img, as: lay }}\n{body}");
+        let good = steps("  - layout_import: { from: lay, repo: other }\n    checks: { K6: { layout: { imported: true } } }\n");
+        assert!(plan(&[load(&good).unwrap()], &[]).is_ok());
+        let d = plan(&[load(&steps("  - referrers: { of: lay }\n    checks: { K6: { status: 200 } }\n")).unwrap()], &[]).unwrap_err();
+        assert!(d.iter().any(|d| d.message == "'lay' names a layout (layout_export), not a manifest" && d.line == 11), "{d:?}");
+        let d = plan(&[load(&steps("  - layout_import: { from: img }\n    checks: { K6: { layout: { imported: true } } }\n")).unwrap()], &[]).unwrap_err();
+        assert!(d.iter().any(|d| d.message.contains("'img' names a manifest, not a layout")), "{d:?}");
+        let judged = "  - layout_export: { of: img, as: two }\n    checks: { K6: { layout: { referrers: { of: lay, via: index, exactly: [] } } } }\n";
+        let d = plan(&[load(&steps(judged)).unwrap()], &[]).unwrap_err();
+        assert!(d.iter().any(|d| d.message.contains("'lay' names a layout")), "{d:?}");
     }
 
     #[test]

@@ -61,6 +61,9 @@ pub enum ClientError {
     /// A problem that is not a request's: a file, a bound, what an answer said.
     #[error("{0}")]
     Stopped(String),
+    /// A local file could not be read or written (not the registry's doing).
+    #[error("{0}")]
+    Local(String),
     #[error("this does not look like an OCI registry: {0}")]
     NotARegistry(String),
 }

@@ -71,6 +71,9 @@ pub struct Ctx<'a> {
     pub remote_order: Vec<(String, String, Built)>,
     /// Added to every seed, so each client of a `parallel` block builds its own content.
     pub seed_suffix: String,
+    /// Layouts `layout_export` wrote, by name: temporary directories, removed with the last
+    /// context that holds them.
+    pub layouts: HashMap<String, std::sync::Arc<tempfile::TempDir>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -92,6 +95,7 @@ impl<'a> Ctx<'a> {
             mirrors: opts.mirrors.iter().map(|(n, c)| (n.clone(), c.fork())).collect(),
             remote_order: vec![],
             seed_suffix: String::new(),
+            layouts: HashMap::new(),
         }
     }
 
@@ -157,6 +161,7 @@ impl<'a> Ctx<'a> {
             mirrors: self.mirrors.iter().map(|(n, c)| (n.clone(), c.fork())).collect(),
             remote_order: vec![],
             seed_suffix: format!("{}{suffix}", self.seed_suffix),
+            layouts: self.layouts.clone(),
         }
     }
 
@@ -209,6 +214,7 @@ impl<'a> Ctx<'a> {
         self.order.extend(sub.order);
         self.extra_blobs.extend(sub.extra_blobs);
         self.remote_order.extend(sub.remote_order);
+        self.layouts.extend(sub.layouts);
         if self.halted.is_none() {
             self.halted = sub.halted;
         }

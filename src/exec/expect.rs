@@ -34,9 +34,20 @@ pub struct Observation {
     /// For `reverse`: the digests the walk found pointing at the manifest, and what the model
     /// says (name, digest).
     pub walk: Option<WalkObservation>,
+    /// For `layout_export` / `layout_import`.
+    pub layout: Option<LayoutObservation>,
     /// For a listing (`referrers`, `fallback_read`): what the model says it holds, from what
     /// the scenario pushed and deleted (judged by `manifests: { model: true }`).
     pub model: Option<ModelListing>,
+}
+
+/// What a layout step saw: the layout check of what `layout_export` wrote, or that a
+/// `layout_import` ran; and the registry's answer that stopped either, if one did.
+#[derive(Debug, Default)]
+pub struct LayoutObservation {
+    pub check: Option<crate::layout::check::LayoutCheck>,
+    pub stopped: Option<String>,
+    pub imported: bool,
 }
 
 /// What a `reverse` walk found (digests) and what the model says it should (name, digest).
@@ -246,6 +257,12 @@ fn assertions(e: &Expect, obs: &Observation, names: &Names, fails: &mut Vec<Stri
             Some(p) if p.is_empty() => {}
             Some(p) => fails.extend(p.iter().cloned()),
             None => fails.push("`copied_exact` judges only a copy step (scenario error)".into()),
+        }
+    }
+    if let Some(le) = &e.layout {
+        match &obs.layout {
+            Some(lo) => judge_layout(le, lo, names, fails),
+            None => fails.push("`layout` judges only layout_export and layout_import steps (scenario error)".into()),
         }
     }
     if e.walk_model {
@@ -598,6 +615,58 @@ pub fn check_index(r: &Response, notes: &mut Vec<String>) -> Result<(), String> 
         Some(Value::Null) => Err("`manifests` is null; an empty list MUST be `[]`".into()),
         Some(other) => Err(format!("`manifests` is not a list: {other}")),
         None => Err("`manifests` is missing; an empty list MUST be `[]`".into()),
+    }
+}
+
+/// `layout:` on what a layout step saw.
+fn judge_layout(e: &crate::scenario::LayoutExpect, o: &LayoutObservation, names: &Names, fails: &mut Vec<String>) {
+    use crate::layout::check::Severity;
+    use crate::scenario::LayoutVia;
+    if e.imported {
+        match (&o.stopped, o.imported) {
+            (_, false) => fails.push("`layout: { imported }` judges only a layout_import step (scenario error)".into()),
+            (Some(why), true) => fails.push(format!("the import stopped: {why}")),
+            (None, true) => {}
+        }
+    }
+    if e.clean.is_empty() && e.referrers.is_none() {
+        return;
+    }
+    let Some(c) = &o.check else {
+        fails.push("`layout: { clean, referrers }` judges only a layout_export step (scenario error)".into());
+        return;
+    };
+    if let Some(why) = &o.stopped {
+        fails.push(format!("the export stopped, so the layout is incomplete: {why}"));
+        return;
+    }
+    for id in &e.clean {
+        for f in c.findings.iter().filter(|f| f.check == id && f.severity >= Severity::Warn) {
+            fails.push(format!("the exported layout: {f}"));
+        }
+    }
+    let Some(r) = &e.referrers else { return };
+    let (Some(of), Some(want)) = (names.get(r.of.as_str()), r.exactly.iter().map(|n| names.get(n.as_str()).map(|b| (n, b))).collect::<Option<Vec<_>>>()) else {
+        fails.push("a name in `layout: { referrers }` was not built (scenario error)".into());
+        return;
+    };
+    let via = match r.via {
+        LayoutVia::Index => Some("index.json"),
+        LayoutVia::ReferrersTag => Some("referrers tag"),
+        LayoutVia::Annotation => Some("annotation"),
+        LayoutVia::Any => None,
+    };
+    let how = via.map_or_else(|| "any convention".to_string(), |v| format!("the {v} convention"));
+    let found: std::collections::BTreeSet<&str> =
+        c.referrers.iter().filter(|x| x.subject == of.digest.as_str() && via.is_none_or(|v| x.via == v)).map(|x| x.referrer.as_str()).collect();
+    for (n, b) in &want {
+        if !found.contains(b.digest.as_str()) {
+            fails.push(format!("the exported layout does not name '{n}' ({}) as a referrer of '{}' by {how}", b.digest, r.of));
+        }
+    }
+    for d in found.iter().filter(|d| !want.iter().any(|(_, b)| b.digest.as_str() == **d)) {
+        let known = names.iter().find(|(_, b)| b.digest.as_str() == *d).map(|(n, _)| format!(" ('{n}')")).unwrap_or_default();
+        fails.push(format!("the exported layout names {d}{known} as a referrer of '{}' by {how}, which the scenario did not push as one", r.of));
     }
 }
 

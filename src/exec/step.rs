@@ -291,6 +291,7 @@ fn dependency_failure(step: &Step, ctx: &Ctx) -> Option<(String, bool)> {
     let judged = step.judged_names().into_iter().filter(|n| Some(*n) != own).map(|n| (n, false));
     action.chain(judged).find_map(|(n, needed)| match ctx.entries.get(n) {
         Some(e) => e.failure.clone(),
+        None if ctx.layouts.contains_key(n) => None,
         // Defined by an earlier step (validated) that did not run or did not create it.
         None => ctx
             .missing

@@ -380,12 +380,18 @@ impl Checker<'_> {
         }
         // M5: an annotation that names another subject than the manifest's own.
         for (s, r, _, via, file, ftext) in &relations {
-            if *via == "annotation"
-                && let Some((Some(own), _)) = parsed.get(r)
-                && own != s
-            {
-                let at = locate_after(ftext, r, REFERRER_SUBJECT);
-                self.add("M5", Severity::Warn, file, at, format!("{REFERRER_SUBJECT} says {s}, but {r}'s own subject is {own}"));
+            if *via != "annotation" {
+                continue;
+            }
+            let at = || locate_after(ftext, r, REFERRER_SUBJECT);
+            match parsed.get(r) {
+                Some((Some(own), _)) if own != s => {
+                    self.add("M5", Severity::Warn, file, at(), format!("{REFERRER_SUBJECT} says {s}, but {r}'s own subject is {own}"));
+                }
+                Some((None, _)) => {
+                    self.add("M5", Severity::Warn, file, at(), format!("{REFERRER_SUBJECT} says {s}, but {r} has no subject"));
+                }
+                _ => {}
             }
         }
         // M4: a referrer whose subject the layout does not hold cannot be found from it.
@@ -394,7 +400,7 @@ impl Checker<'_> {
         // subject is what M4 looks for.
         let relations: Vec<Relation> = relations
             .into_iter()
-            .filter(|(s, r, _, via, _, _)| *via != "annotation" || parsed.get(r).is_none_or(|(own, _)| own.as_ref().is_none_or(|o| o == s)))
+            .filter(|(s, r, _, via, _, _)| *via != "annotation" || parsed.get(r).is_none_or(|(own, _)| own.as_ref().is_some_and(|o| o == s)))
             .collect();
         for (s, r, at, via, file, ftext) in relations {
             // A subject the layout names (even without its blob, M7) can be looked up.

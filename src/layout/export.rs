@@ -39,12 +39,34 @@ pub struct Exported {
     pub used_fallback: bool,
 }
 
+/// How an export reads and writes.
+#[derive(Debug, Clone, Copy)]
+pub struct ExportOptions<'a> {
+    pub source: Source,
+    /// Only referrers of this artifactType (at the first level; theirs all).
+    pub filter: Option<&'a str>,
+    /// Write what the registry served even where it does not hash to its digest, so that the
+    /// layout check reports it (a scenario's `layout_export`); otherwise such bytes stop the
+    /// export.
+    pub as_served: bool,
+    /// Only manifests: no config or layer blobs (a sparse layout).
+    pub sparse: bool,
+}
+
+impl ExportOptions<'_> {
+    pub fn new(source: Source) -> Self {
+        ExportOptions { source, filter: None, as_served: false, sparse: false }
+    }
+}
+
 struct Exporter<'a> {
     client: &'a Client,
     repo: &'a str,
     source: Source,
     /// Only referrers of this artifactType (at the first level; theirs all).
     filter: Option<&'a str>,
+    as_served: bool,
+    sparse: bool,
     writer: LayoutWriter,
     out: Exported,
     copied: BTreeSet<String>,
@@ -52,6 +74,10 @@ struct Exporter<'a> {
 
 fn err(what: String) -> ClientError {
     ClientError::Stopped(what)
+}
+
+fn local(what: String) -> ClientError {
+    ClientError::Local(what)
 }
 
 impl Exporter<'_> {
@@ -73,7 +99,7 @@ impl Exporter<'_> {
             Ok(d) => d,
             Err(_) => r.header("docker-content-digest").and_then(|d| Digest::parse(d).ok()).unwrap_or_else(|| Digest::sha256(&r.body)),
         };
-        if !digest.verify(&r.body) {
+        if !self.as_served && !digest.verify(&r.body) {
             return Err(err(format!("the manifest {reference} does not hash to {digest}")));
         }
         let v: Value = serde_json::from_slice(&r.body).map_err(|e| err(format!("the manifest {digest} is not JSON: {e}")))?;
@@ -91,7 +117,7 @@ impl Exporter<'_> {
         if !self.copied.insert(digest.to_string()) {
             return Ok(d);
         }
-        self.writer.blob(&digest, &r.body).map_err(|e| err(format!("cannot write {digest}: {e}")))?;
+        self.writer.blob_as_served(&digest, &r.body).map_err(|e| local(format!("cannot write {digest}: {e}")))?;
         self.out.manifests += 1;
         for c in v.get("manifests").and_then(Value::as_array).into_iter().flatten() {
             let cd = c.get("digest").and_then(Value::as_str).ok_or_else(|| err(format!("an entry of {digest} has no digest")))?;
@@ -99,7 +125,7 @@ impl Exporter<'_> {
             Box::pin(self.manifest(cd, depth + 1)).await?;
         }
         let blobs = v.get("config").into_iter().chain(v.get("layers").and_then(Value::as_array).into_iter().flatten());
-        for b in blobs {
+        for b in blobs.filter(|_| !self.sparse) {
             let bd = b.get("digest").and_then(Value::as_str).and_then(|s| Digest::parse(s).ok()).ok_or_else(|| err(format!("a blob of {digest} has no valid digest")))?;
             if !self.copied.insert(bd.to_string()) {
                 continue;
@@ -109,7 +135,10 @@ impl Exporter<'_> {
             if r.status != 200 {
                 return Err(err(format!("GET blob {bd} answered {}", r.describe())));
             }
-            self.writer.blob(&bd, &r.body).map_err(|e| err(format!("blob {bd}: {e}")))?;
+            if !self.as_served && !bd.verify(&r.body) {
+                return Err(err(format!("the blob {bd} served by the registry does not hash to its digest")));
+            }
+            self.writer.blob_as_served(&bd, &r.body).map_err(|e| local(format!("cannot write blob {bd}: {e}")))?;
             self.out.blobs += 1;
         }
         Ok(d)
@@ -177,8 +206,23 @@ pub async fn export(client: &Client, repo: &str, reference: &str, to: &Path, sou
 
 /// [`export`], keeping only the subject's referrers of `artifact_type` (and all of theirs).
 pub async fn export_filtered(client: &Client, repo: &str, reference: &str, to: &Path, source: Source, artifact_type: Option<&str>) -> Result<Exported, ClientError> {
-    let writer = LayoutWriter::new(to).map_err(|e| err(format!("cannot create the layout {}: {e}", to.display())))?;
-    let mut x = Exporter { client, repo, source, filter: artifact_type, writer, out: Exported::default(), copied: BTreeSet::new() };
+    export_with(client, repo, reference, to, ExportOptions { filter: artifact_type, ..ExportOptions::new(source) }).await
+}
+
+/// [`export`] with every option.
+pub async fn export_with(client: &Client, repo: &str, reference: &str, to: &Path, o: ExportOptions<'_>) -> Result<Exported, ClientError> {
+    let writer = LayoutWriter::new(to).map_err(|e| local(format!("cannot create the layout {}: {e}", to.display())))?;
+    let mut x = Exporter {
+        client,
+        repo,
+        source: o.source,
+        filter: o.filter,
+        as_served: o.as_served,
+        sparse: o.sparse,
+        writer,
+        out: Exported::default(),
+        copied: BTreeSet::new(),
+    };
     let subject = x.manifest(reference, 0).await?;
     x.referrers(&subject.digest, 0).await?;
     // A tag is kept as the subject's ref.name; a digest leaves it untagged in index.json.
@@ -189,6 +233,6 @@ pub async fn export_filtered(client: &Client, repo: &str, reference: &str, to: &
     }
     x.out.subject = Some(subject);
     let out = x.out;
-    x.writer.finish().map_err(|e| err(format!("cannot finish the layout {}: {e}", to.display())))?;
+    x.writer.finish().map_err(|e| local(format!("cannot finish the layout {}: {e}", to.display())))?;
     Ok(out)
 }

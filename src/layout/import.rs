@@ -26,6 +26,9 @@ pub struct Imported {
     pub attached: Vec<Digest>,
     /// Referrers-tag indexes of the layout left out (named, not pushed).
     pub left_out: Vec<String>,
+    /// Every manifest pushed, the referrers-tag indexes written included, in push order
+    /// (what a scenario deletes afterwards).
+    pub written: Vec<Built>,
 }
 
 fn err(msg: String) -> ClientError {
@@ -87,9 +90,15 @@ impl Importer<'_> {
             return Err(err(format!("pushing {digest} as {reference} answered {}", r.describe())));
         }
         self.out.pushed.push((digest.clone(), tag.map(str::to_string)));
+        if first {
+            self.out.written.push(built.clone());
+        }
         if first && built.subject.is_some() && r.header("oci-subject").is_none() {
             match referrers_tag::attach(self.client, self.repo, &built).await? {
-                Ok(_) => self.out.attached.push(digest.clone()),
+                Ok(index) => {
+                    self.out.attached.push(digest.clone());
+                    self.out.written.push(index);
+                }
                 Err(why) if why.is_empty() => {}
                 Err(why) => return Err(err(format!("adding {digest} to its subject's referrers tag: {why}"))),
             }
@@ -101,36 +110,53 @@ impl Importer<'_> {
 
 /// Imports the layout at `dir` into `repo`.
 pub async fn import(client: &Client, repo: &str, dir: &Path) -> Result<Imported, ClientError> {
-    let text = std::fs::read_to_string(dir.join("index.json")).map_err(|e| err(format!("{}/index.json: {e}", dir.display())))?;
-    let index: Value = serde_json::from_str(&text).map_err(|e| err(format!("{}/index.json: {e}", dir.display())))?;
+    let mut out = Imported::default();
+    import_into(client, repo, dir, &mut out).await.map(|()| out)
+}
+
+/// [`import`], leaving in `out` what was done also when it stops halfway.
+pub async fn import_into(client: &Client, repo: &str, dir: &Path, out: &mut Imported) -> Result<(), ClientError> {
     let mut x = Importer { client, repo, dir, out: Imported::default(), done: BTreeSet::new() };
-    let entries = index.get("manifests").and_then(Value::as_array).cloned().unwrap_or_default();
-    // Referrers last, so a registry that checks (or a client that reads) finds the subject first.
-    let (referrers, others): (Vec<&Value>, Vec<&Value>) = entries.iter().partition(|d| d.get("annotations").and_then(|a| a.get(crate::layout::check::REFERRER_SUBJECT)).is_some());
-    let mut tag_indexes = vec![];
-    for d in others.into_iter().chain(referrers) {
-        let digest = d.get("digest").and_then(Value::as_str).and_then(|s| Digest::parse(s).ok()).ok_or_else(|| err("a descriptor of index.json has no valid digest".into()))?;
-        let mt = d.get("mediaType").and_then(Value::as_str).unwrap_or(crate::oci::media::IMAGE_MANIFEST).to_string();
-        let name = d.get("annotations").and_then(|a| a.get(REF_NAME)).and_then(Value::as_str);
-        if let Some(n) = name.filter(|n| is_referrers_tag(n)) {
-            x.out.left_out.push(n.to_string());
-            tag_indexes.push(digest);
-            continue;
+    let result = x.all().await;
+    *out = x.out;
+    result
+}
+
+impl Importer<'_> {
+    /// Every manifest `index.json` names, referrers last; then those only a referrers-tag
+    /// index of the layout names.
+    async fn all(&mut self) -> Result<(), ClientError> {
+        let (dir, x) = (self.dir, self);
+        let text = std::fs::read_to_string(dir.join("index.json")).map_err(|e| err(format!("{}/index.json: {e}", dir.display())))?;
+        let index: Value = serde_json::from_str(&text).map_err(|e| err(format!("{}/index.json: {e}", dir.display())))?;
+        let entries = index.get("manifests").and_then(Value::as_array).cloned().unwrap_or_default();
+        // Referrers last, so a registry that checks (or a client that reads) finds the subject first.
+        let (referrers, others): (Vec<&Value>, Vec<&Value>) = entries.iter().partition(|d| d.get("annotations").and_then(|a| a.get(crate::layout::check::REFERRER_SUBJECT)).is_some());
+        let mut tag_indexes = vec![];
+        for d in others.into_iter().chain(referrers) {
+            let digest = d.get("digest").and_then(Value::as_str).and_then(|s| Digest::parse(s).ok()).ok_or_else(|| err("a descriptor of index.json has no valid digest".into()))?;
+            let mt = d.get("mediaType").and_then(Value::as_str).unwrap_or(crate::oci::media::IMAGE_MANIFEST).to_string();
+            let name = d.get("annotations").and_then(|a| a.get(REF_NAME)).and_then(Value::as_str);
+            if let Some(n) = name.filter(|n| is_referrers_tag(n)) {
+                x.out.left_out.push(n.to_string());
+                tag_indexes.push(digest);
+                continue;
+            }
+            x.push(&digest, &mt, None, 0).await?;
+            if let Some(tag) = name {
+                x.push(&digest, &mt, Some(tag), 0).await?;
+            }
         }
-        x.push(&digest, &mt, None, 0).await?;
-        if let Some(tag) = name {
-            x.push(&digest, &mt, Some(tag), 0).await?;
+        // The referrers a layout names only through a referrers-tag index (not in index.json).
+        for t in tag_indexes {
+            let Ok(bytes) = x.read(&t) else { continue };
+            let v: Value = serde_json::from_slice(&bytes).map_err(|e| err(format!("{t} is not JSON: {e}")))?;
+            for e in v.get("manifests").and_then(Value::as_array).into_iter().flatten() {
+                let Some(d) = e.get("digest").and_then(Value::as_str).and_then(|s| Digest::parse(s).ok()) else { continue };
+                let mt = e.get("mediaType").and_then(Value::as_str).unwrap_or(crate::oci::media::IMAGE_MANIFEST).to_string();
+                x.push(&d, &mt, None, 0).await?;
+            }
         }
+        Ok(())
     }
-    // The referrers a layout names only through a referrers-tag index (not in index.json).
-    for t in tag_indexes {
-        let Ok(bytes) = x.read(&t) else { continue };
-        let v: Value = serde_json::from_slice(&bytes).map_err(|e| err(format!("{t} is not JSON: {e}")))?;
-        for e in v.get("manifests").and_then(Value::as_array).into_iter().flatten() {
-            let Some(d) = e.get("digest").and_then(Value::as_str).and_then(|s| Digest::parse(s).ok()) else { continue };
-            let mt = e.get("mediaType").and_then(Value::as_str).unwrap_or(crate::oci::media::IMAGE_MANIFEST).to_string();
-            x.push(&d, &mt, None, 0).await?;
-        }
-    }
-    Ok(x.out)
 }

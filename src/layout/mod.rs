@@ -1,5 +1,5 @@
-//! OCI image layouts with referrers (issue 13, first part): `referee layout check` and
-//! `referee layout export`.
+//! OCI image layouts with referrers: `referee layout check|export|import`, `referee copy`, and
+//! what the scenario steps `layout_export`/`layout_import` (`exec::steps::layout`) build on.
 //!
 //! - `check`: reading a layout, every finding located at `file:line:col` (M1–M5, M7).
 //! - `write`: writing one (blobs, `oci-layout`, `index.json`), the three referrer conventions.

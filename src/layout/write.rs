@@ -34,6 +34,12 @@ impl LayoutWriter {
         if !digest.verify(bytes) {
             return Err(std::io::Error::other(format!("the bytes do not hash to {digest}")));
         }
+        self.blob_as_served(digest, bytes)
+    }
+
+    /// Writes a blob under `digest` whatever its bytes hash to: what a registry served, kept
+    /// so that `check` can point at it (M1).
+    pub fn blob_as_served(&self, digest: &Digest, bytes: &[u8]) -> std::io::Result<()> {
         let dir = self.dir.join("blobs").join(digest.algorithm());
         std::fs::create_dir_all(&dir)?;
         std::fs::write(dir.join(digest.encoded()), bytes)
@@ -55,6 +61,11 @@ impl LayoutWriter {
     /// in index.json, with the proposed annotation, and remembers it for the referrers tag.
     pub fn referrer(&mut self, d: &Descriptor, subject: &Digest) {
         let mut v = d.to_json();
+        // Names in index.json are the exporter's to give: a ref.name the registry's list put on
+        // the descriptor stays in the referrers-tag index (where `check` sees it, M2) only.
+        if let Some(a) = v.get_mut("annotations").and_then(Value::as_object_mut) {
+            a.remove(REF_NAME);
+        }
         v["annotations"][REFERRER_SUBJECT] = json!(subject.as_str());
         if !self.entries.iter().any(|e| e["digest"] == v["digest"]) {
             self.entries.push(v);

@@ -167,6 +167,8 @@ faults! {
     // Response caches in front of the referrers index (proven in tests/faults.rs: every listing is read again).
     cache_drops_filters_header => "a response cache answers an identical repeat of a filtered referrers query without OCI-Filters-Applied (the list stays filtered) (breaks: filter announcement on every answer)",
     cache_stale_listing => "a response cache answers a referrers query asked before with the list it had then, also after new referrers were pushed (breaks: every accepted referrer is listed)",
+    // M: what an image layout exported from the registry carries.
+    referrers_ref_name_annotation => "referrers descriptors carry an org.opencontainers.image.ref.name annotation (the referrer's short digest) the manifest does not have, which a layout exported from the list then holds on a nested index (breaks: descriptors carry the manifest's annotations; M2, ref.name only on index.json)",
 }
 
 impl Faults {

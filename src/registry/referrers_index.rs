@@ -344,6 +344,13 @@ fn descriptor_json(l: &Listed<'_>, faults: &Faults) -> String {
     {
         m.insert("annotations".into(), Value::Object(a.clone()));
     }
+    if faults.referrers_ref_name_annotation {
+        let short: String = l.digest.encoded().chars().take(12).collect();
+        let a = m.entry("annotations").or_insert_with(|| Value::Object(Map::new()));
+        if let Some(a) = a.as_object_mut() {
+            a.insert("org.opencontainers.image.ref.name".into(), Value::String(short));
+        }
+    }
     Value::Object(m).to_string()
 }
 
@@ -644,6 +651,7 @@ mod tests {
         assert_eq!(listed("index_artifact_type_empty")[3]["artifactType"], "");
         assert!(listed("drop_annotations")[1].get("annotations").is_none());
         assert!(listed("descriptor_missing_media_type").iter().all(|d| d.get("mediaType").is_none()));
+        assert!(listed("referrers_ref_name_annotation").iter().all(|d| d["annotations"]["org.opencontainers.image.ref.name"].is_string()));
     }
 
     #[test]

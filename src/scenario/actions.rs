@@ -259,6 +259,37 @@ pub struct ListOn {
     pub repo: RepoRef,
 }
 
+/// Exports a manifest and its referrers, recursively, from the target into an OCI image layout
+/// (a temporary directory the run removes), writing what the registry served, then checks the
+/// layout as `referee layout check` does (judged by `layout:`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayoutExport {
+    /// The manifest to export (with everything it refers to and every referrer of it).
+    pub of: String,
+    /// The layout's name, for `layout_import: { from: … }`.
+    pub r#as: String,
+    /// Only manifests, no config or layer blobs: a sparse layout ("MAY be missing referenced blobs").
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sparse: bool,
+    /// The repository exported from.
+    #[serde(default)]
+    pub repo: RepoRef,
+}
+
+/// Imports a layout a `layout_export` wrote into a repository of the target: blobs, manifests
+/// by digest, referrers through the API or, where a push answers without `OCI-Subject`, the
+/// referrers tag (judged by `layout: { imported: true }`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayoutImport {
+    /// The layout's name (`layout_export`'s `as`).
+    pub from: String,
+    /// The repository imported into.
+    #[serde(default)]
+    pub repo: RepoRef,
+}
+
 fn yes() -> bool {
     true
 }

@@ -243,6 +243,10 @@ actions! {
     /// The reverse walk: which manifests point at a manifest (from the tags, through index
     /// children and referrers).
     Reverse(Reverse) = "reverse",
+    /// A manifest and its referrers exported into an OCI image layout, which is then checked.
+    LayoutExport(LayoutExport) = "layout_export",
+    /// A layout an earlier `layout_export` wrote, imported into a repository.
+    LayoutImport(LayoutImport) = "layout_import",
 }
 
 impl Action {
@@ -255,6 +259,8 @@ impl Action {
             Action::PushBlob(p) => Some((p.name.as_str(), RepoRef::Main)),
             Action::FallbackAdd(f) | Action::FallbackRemove(f) => f.r#as.as_deref().map(|n| (n, RepoRef::Main)),
             Action::Referrers(r) => r.insert_after_first_page.as_ref().map(|a| (a.name.as_str(), r.repo)),
+            // A layout's name: only `layout_import` may use it (`plan` sees to that).
+            Action::LayoutExport(l) => Some((l.r#as.as_str(), l.repo)),
             _ => None,
         }
     }
@@ -295,6 +301,8 @@ impl Action {
             Action::Copy(c) => u.push(c.of.as_str()),
             Action::ListOn(l) => u.push(l.of.as_str()),
             Action::Reverse(r) => u.push(r.of.as_str()),
+            Action::LayoutExport(l) => u.push(l.of.as_str()),
+            Action::LayoutImport(l) => u.push(l.from.as_str()),
             _ => {}
         }
         u

@@ -128,6 +128,10 @@ pub struct Expect {
     /// referrers, whose subject, children, config or layers name it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub walk_model: bool,
+    /// What a `layout_export` wrote (checked as `referee layout check` does) or a
+    /// `layout_import` did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<LayoutExpect>,
     /// The answer came from another URL than the one asked (`true`) or from the same (`false`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirected: Option<bool>,
@@ -178,6 +182,45 @@ pub struct Expect {
     /// When this matches, the check is Skipped with its reason (a spec-allowed "not offered"), and no later step judges it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unsupported_if: Option<Box<Unsupported>>,
+}
+
+/// What a layout step must have done.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayoutExpect {
+    /// The layout check finds nothing at warning or error level for these layout checks
+    /// (`M1`…`M5`, `M7`), and the export finished.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clean: Vec<String>,
+    /// The referrers of a manifest that the layout names by one convention are exactly these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrers: Option<LayoutReferrers>,
+    /// The `layout_import` finished: every manifest was pushed (and attached where needed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub imported: bool,
+}
+
+/// `referrers: { of, via, exactly }` of a layout.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayoutReferrers {
+    pub of: String,
+    /// The convention: `index` (untagged manifests of index.json with that subject, M4),
+    /// `referrers_tag` (the index under `sha256-<hex>`, M3), `annotation`
+    /// (`org.opencontainers.image.referrer.subject`, M5) or `any`.
+    pub via: LayoutVia,
+    /// The names of the referrers the layout must name, and no others.
+    pub exactly: Vec<String>,
+}
+
+/// How a layout names a referrer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LayoutVia {
+    Index,
+    ReferrersTag,
+    Annotation,
+    Any,
 }
 
 /// The sentence an assertion enforces: its keyword, the quoted rule and, for a READING, how
@@ -288,6 +331,10 @@ impl Expect {
         out.extend(self.digest_of.as_deref());
         out.extend(self.digest_if_present.as_deref());
         out.extend(self.length_of.as_deref());
+        if let Some(r) = self.layout.as_ref().and_then(|l| l.referrers.as_ref()) {
+            out.push(r.of.as_str());
+            out.extend(r.exactly.iter().map(String::as_str));
+        }
         for a in self.any_of.iter().chain(&self.all_of) {
             a.names(out);
         }

@@ -133,6 +133,8 @@ mod tests {
                 "parallel" => "{ clients: 2, each: [ { ping: {} } ] }",
                 "together" => "{ steps: [ { ping: {} } ] }",
                 "reverse" => "{ of: a }",
+                "layout_export" => "{ of: a, as: l }",
+                "layout_import" => "{ from: l }",
                 other => panic!("no example for {other}"),
             };
             let steps = parse(&format!("- {key}: {body}\n  checks: {{ X1: {{ status: 200 }} }}\n")).unwrap();

@@ -11,12 +11,14 @@
 //!   referrers tag schema, through `client::referrers_tag`).
 //! - `lifecycle`: `hook`, `wait`.
 //! - `copy`: `copy`, `list_on` (other registries).
+//! - `layout`: `layout_export`, `layout_import` (OCI image layouts).
 //! - `parallel`: `parallel` blocks (run by `step::run_step`, which owns judging).
 //! - `together`: `together` blocks, different steps at the same moment (likewise).
 
 pub mod blobs;
 pub mod copy;
 pub mod fallback;
+pub mod layout;
 pub mod lifecycle;
 pub mod manifests;
 pub mod parallel;
@@ -69,6 +71,8 @@ pub async fn exec(action: &Action, ctx: &mut Ctx<'_>) -> Result<Observation, Cli
         Action::Copy(c) => copy::copy(ctx, c).await,
         Action::ListOn(l) => copy::list_on(ctx, l).await,
         Action::Reverse(r) => referrers::reverse(ctx, r).await,
+        Action::LayoutExport(l) => layout::export(ctx, l).await,
+        Action::LayoutImport(l) => layout::import(ctx, l).await,
         Action::Hook(h) => lifecycle::hook(ctx, h).await,
         Action::Wait(w) => lifecycle::wait(w).await,
         Action::Burst(b) => transport::burst(ctx, b).await,
