@@ -197,14 +197,17 @@ async fn copy(a: CopyArgs) -> i32 {
                 println!("added {d} to its subject's referrers tag (the destination answered without OCI-Subject)");
             }
             println!(
-                "{} manifest(s) and {} blob(s) read from {}/{}, {} referrer(s){}; {} push(es) to {}/{}",
+                "{} manifest(s) and {} blob(s) read from {}/{}, {} referrer(s){}; {} push(es) and {} blob(s) ({} mounted from {}) to {}/{}",
                 c.exported.manifests,
-                c.exported.blobs,
+                c.exported.blobs + c.imported.fetched,
                 src.base,
                 src.repo,
                 c.exported.referrers.len(),
                 if c.exported.used_fallback { " (from the referrers tag)" } else { "" },
                 c.imported.pushed.len(),
+                c.imported.blobs.len(),
+                c.imported.mounted.len(),
+                src.repo,
                 dst.base,
                 dst.repo
             );

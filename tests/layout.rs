@@ -299,3 +299,28 @@ async fn copy_with_referrers_round_trips_through_a_registry_without_the_api() {
     src.shutdown().await;
     back.shutdown().await;
 }
+
+/// Within one registry a copy reads no blob: the layout holds only manifests, and every blob is
+/// mounted from the source repository; the copy is whole (bytes and referrers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_within_one_registry_mounts_every_blob() {
+    let reg = EmbeddedRegistry::start(RegistryConfig::default(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let client = Client::new(ClientConfig::new(&reg.url())).unwrap();
+    let built = seed(&client, "same/src").await;
+    let (code, out, err) = referee(&["copy", &format!("{}/same/src:v1", reg.url()), &format!("{}/same/dst:v1", reg.url()), "--referrers"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let blobs: std::collections::BTreeSet<String> = built.iter().flat_map(|b| &b.blobs).map(|b| b.digest.to_string()).collect();
+    let summary = out.lines().last().unwrap_or_default();
+    assert!(summary.contains(" 0 blob(s) read from"), "{out}");
+    assert!(summary.contains(&format!("{n} blob(s) ({n} mounted from same/src)", n = blobs.len())), "{out}");
+    for m in &built {
+        assert_eq!(client.get_manifest("same/dst", m.digest.as_str()).await.unwrap().body, m.bytes);
+    }
+    for b in &blobs {
+        let d = referee::oci::Digest::parse(b).unwrap();
+        assert_eq!(client.head_blob("same/dst", &d).await.unwrap().status, 200, "{b}");
+    }
+    let r = referee::client::referrers_tag::list_api_or_tag(&client, "same/dst", &built[0].digest).await.unwrap();
+    assert_eq!(r.json().unwrap()["manifests"].as_array().map(Vec::len), Some(2), "{}", r.describe());
+    reg.shutdown().await;
+}

@@ -1,12 +1,14 @@
 //! `referee copy SRC DST --referrers`: a manifest and its referrers from one registry to another,
 //! digests kept, through an OCI image layout on disk (`export`, then `import`): referrers are
 //! read through the source's API or its referrers tag, and written to the destination through
-//! its API or, where it answers without `OCI-Subject`, its referrers tag. What was copied is
-//! listed; pushing what is already there is harmless, so a copy stopped halfway can be run
-//! again and finishes.
+//! its API or, where it answers without `OCI-Subject`, its referrers tag. Within one registry
+//! the layout holds only manifests and blobs are mounted from the source repository (read and
+//! sent where the registry does not mount); between two, each blob goes through the layout on
+//! disk, one blob in memory at a time. What was copied is listed; pushing what is already there
+//! is harmless, so a copy stopped halfway can be run again and finishes.
 
-use super::export::{Exported, Source, export_filtered};
-use super::import::{Imported, import};
+use super::export::{ExportOptions, Exported, Source, export_with};
+use super::import::{BlobSource, Imported, import_into};
 use crate::client::{Client, ClientError};
 
 /// `URL/REPO:TAG` or `URL/REPO@DIGEST`, e.g. `http://127.0.0.1:5000/team/app:v1`.
@@ -54,7 +56,11 @@ pub async fn copy(src_client: &Client, src: &Location, dst_client: &Client, dst:
     let layout = dir.path().join("layout");
     // Without --referrers, a filter that matches nothing keeps the subject alone.
     let filter = if referrers { filter } else { Some("\u{0}no referrers") };
-    let exported = export_filtered(src_client, &src.repo, &src.reference, &layout, Source::Auto, filter).await?;
+    // Within one registry, blobs are mounted from the source repository, so the layout needs
+    // only the manifests; between registries every blob goes through the layout, one at a time.
+    let same = src.base == dst.base;
+    let opts = ExportOptions { filter, sparse: same, ..ExportOptions::new(Source::Auto) };
+    let exported = export_with(src_client, &src.repo, &src.reference, &layout, opts).await?;
     // A digest destination must be the source's digest (a copy keeps digests) and gets no tag;
     // a tag destination names the subject.
     let subject = exported.subject.as_ref().map(|s| s.digest.to_string()).unwrap_or_default();
@@ -62,7 +68,9 @@ pub async fn copy(src_client: &Client, src: &Location, dst_client: &Client, dst:
         return Err(ClientError::Stopped(format!("the destination digest {} is not the source's ({subject}): a copy keeps digests; nothing was sent", dst.reference)));
     }
     retag(&layout, &src.reference, &subject, &dst.reference)?;
-    let imported = import(dst_client, &dst.repo, &layout).await?;
+    let mut imported = Imported::default();
+    let source = BlobSource { client: src_client, repo: &src.repo, mount: same };
+    import_into(dst_client, &dst.repo, &layout, Some(source), &mut imported).await?;
     Ok(Copied { exported, imported })
 }
 

@@ -29,6 +29,22 @@ pub struct Imported {
     /// Every manifest pushed, the referrers-tag indexes written included, in push order
     /// (what a scenario deletes afterwards).
     pub written: Vec<Built>,
+    /// Blobs this import put into the repository (uploaded or mounted), in order.
+    pub blobs: Vec<Digest>,
+    /// Of those, the blobs mounted from the source repository (same registry).
+    pub mounted: Vec<Digest>,
+    /// Blobs the layout did not hold, read from the source registry instead.
+    pub fetched: usize,
+}
+
+/// Where blobs a layout does not hold come from: the repository the layout was exported from.
+/// With `mount`, the destination is the same registry, and a blob is first mounted from
+/// there ("Mounting a blob from another repository") rather than read and sent again.
+#[derive(Clone, Copy)]
+pub struct BlobSource<'a> {
+    pub client: &'a Client,
+    pub repo: &'a str,
+    pub mount: bool,
 }
 
 fn err(msg: String) -> ClientError {
@@ -44,8 +60,10 @@ struct Importer<'a> {
     client: &'a Client,
     repo: &'a str,
     dir: &'a Path,
+    source: Option<BlobSource<'a>>,
     out: Imported,
     done: BTreeSet<String>,
+    blobs_done: BTreeSet<String>,
 }
 
 impl Importer<'_> {
@@ -56,6 +74,53 @@ impl Importer<'_> {
             return Err(err(format!("{} does not hash to {d}", path.display())));
         }
         Ok(bytes)
+    }
+
+    /// Makes the blob `d` present in the destination repository: already there (HEAD), mounted
+    /// from the source repository, or uploaded — from the layout, or read from the source when
+    /// the layout lacks it. One blob's bytes in memory at a time.
+    async fn blob(&mut self, d: &Digest, media_type: &str) -> Result<(), ClientError> {
+        if !self.blobs_done.insert(d.to_string()) {
+            return Ok(());
+        }
+        let head = self.client.head_blob(self.repo, d).await?;
+        if head.status == 200 {
+            return Ok(());
+        }
+        if let Some(src) = self.source.filter(|s| s.mount) {
+            let r = self.client.mount_blob(self.repo, d, Some(src.repo)).await?;
+            if r.status == 201 {
+                self.out.mounted.push(d.clone());
+                self.out.blobs.push(d.clone());
+                return Ok(());
+            }
+            // The registry opened an upload session instead (it does not mount): close it and
+            // upload below.
+            if r.status == 202
+                && let Some(url) = r.header("location").and_then(|l| r.url.join(l).ok())
+            {
+                let _ = self.client.cancel_upload(self.repo, url).await;
+            }
+        }
+        let path = self.dir.join("blobs").join(d.algorithm()).join(d.encoded());
+        let bytes = match self.source {
+            Some(src) if !path.exists() => {
+                let r = src.client.get_blob(src.repo, d).await?;
+                let _ = src.client.take_transcript();
+                if r.status != 200 || !d.verify(&r.body) {
+                    return Err(err(format!("the blob {d} is neither in the layout nor readable from {} ({})", src.repo, r.describe())));
+                }
+                self.out.fetched += 1;
+                r.body
+            }
+            _ => self.read(d)?,
+        };
+        let r = self.client.push_blob(self.repo, &Blob { media_type: media_type.to_string(), bytes, digest: d.clone() }).await?;
+        if r.status != 201 {
+            return Err(err(format!("uploading the blob {d} answered {}", r.describe())));
+        }
+        self.out.blobs.push(d.clone());
+        Ok(())
     }
 
     /// Pushes the manifest `digest` (children first), under `tag` too when given.
@@ -69,7 +134,6 @@ impl Importer<'_> {
         }
         let bytes = self.read(digest)?;
         let v: Value = serde_json::from_slice(&bytes).map_err(|e| err(format!("{digest} is not JSON: {e}")))?;
-        let mut blobs = vec![];
         if first {
             for c in v.get("manifests").and_then(Value::as_array).into_iter().flatten() {
                 let cd = c.get("digest").and_then(Value::as_str).and_then(|s| Digest::parse(s).ok()).ok_or_else(|| err(format!("an entry of {digest} has no valid digest")))?;
@@ -79,10 +143,12 @@ impl Importer<'_> {
             for b in v.get("config").into_iter().chain(v.get("layers").and_then(Value::as_array).into_iter().flatten()) {
                 let bd = b.get("digest").and_then(Value::as_str).and_then(|s| Digest::parse(s).ok()).ok_or_else(|| err(format!("a blob of {digest} has no valid digest")))?;
                 let mt = b.get("mediaType").and_then(Value::as_str).unwrap_or("application/octet-stream").to_string();
-                blobs.push(Blob { media_type: mt, bytes: self.read(&bd)?, digest: bd });
+                self.blob(&bd, &mt).await?;
             }
         }
-        let built = Built::from_parts(media_type, bytes, blobs).map_err(|e| err(format!("{digest}: {e}")))?;
+        let _ = self.client.take_transcript();
+        // The blobs are there now; the manifest goes alone.
+        let built = Built::from_parts(media_type, bytes, vec![]).map_err(|e| err(format!("{digest}: {e}")))?;
         let reference = tag.map_or_else(|| digest.to_string(), str::to_string);
         let r = self.client.push_built(self.repo, &built, &reference).await?;
         let _ = self.client.take_transcript();
@@ -111,12 +177,13 @@ impl Importer<'_> {
 /// Imports the layout at `dir` into `repo`.
 pub async fn import(client: &Client, repo: &str, dir: &Path) -> Result<Imported, ClientError> {
     let mut out = Imported::default();
-    import_into(client, repo, dir, &mut out).await.map(|()| out)
+    import_into(client, repo, dir, None, &mut out).await.map(|()| out)
 }
 
-/// [`import`], leaving in `out` what was done also when it stops halfway.
-pub async fn import_into(client: &Client, repo: &str, dir: &Path, out: &mut Imported) -> Result<(), ClientError> {
-    let mut x = Importer { client, repo, dir, out: Imported::default(), done: BTreeSet::new() };
+/// [`import`], blobs the layout lacks read from (or mounted from) `source`, leaving in `out`
+/// what was done also when it stops halfway.
+pub async fn import_into(client: &Client, repo: &str, dir: &Path, source: Option<BlobSource<'_>>, out: &mut Imported) -> Result<(), ClientError> {
+    let mut x = Importer { client, repo, dir, source, out: Imported::default(), done: BTreeSet::new(), blobs_done: BTreeSet::new() };
     let result = x.all().await;
     *out = x.out;
     result

@@ -26,17 +26,8 @@ pub async fn export(ctx: &mut Ctx<'_>, l: &LayoutExport) -> Result<Observation, 
     let dir = tempfile::Builder::new()
         .prefix("referee-layout-")
         .tempdir()
-        .map_err(|e| {
-            ClientError::Local(format!(
-                "cannot create a temporary directory for the layout '{}': {e}",
-                l.r#as
-            ))
-        })?;
-    let opts = export::ExportOptions {
-        as_served: true,
-        sparse: l.sparse,
-        ..export::ExportOptions::new(export::Source::Auto)
-    };
+        .map_err(|e| ClientError::Local(format!("cannot create a temporary directory for the layout '{}': {e}", l.r#as)))?;
+    let opts = export::ExportOptions { as_served: true, sparse: l.sparse, ..export::ExportOptions::new(export::Source::Auto) };
     let outcome = export::export_with(ctx.client, &repo, digest.as_str(), dir.path(), opts).await;
     let _ = ctx.client.take_transcript();
     let stopped = match outcome {
@@ -46,42 +37,26 @@ pub async fn export(ctx: &mut Ctx<'_>, l: &LayoutExport) -> Result<Observation, 
     // A stopped export leaves no index.json: the check says so (M1), the judge says why.
     let checked = check::check(dir.path());
     ctx.layouts.insert(l.r#as.clone(), Arc::new(dir));
-    Ok(Observation {
-        layout: Some(LayoutObservation {
-            check: Some(checked),
-            stopped,
-            imported: false,
-        }),
-        ..Default::default()
-    })
+    Ok(Observation { layout: Some(LayoutObservation { check: Some(checked), stopped, imported: false }), ..Default::default() })
 }
 
 pub async fn import(ctx: &mut Ctx<'_>, l: &LayoutImport) -> Result<Observation, ClientError> {
     let repo = ctx.repo(l.repo);
     let Some(dir) = ctx.layouts.get(&l.from).cloned() else {
-        return Err(ClientError::Stopped(format!(
-            "no layout named '{}' was written",
-            l.from
-        )));
+        return Err(ClientError::Stopped(format!("no layout named '{}' was written", l.from)));
     };
     let mut done = import::Imported::default();
-    let outcome = import::import_into(ctx.client, &repo, dir.path(), &mut done).await;
+    let outcome = import::import_into(ctx.client, &repo, dir.path(), None, &mut done).await;
     let _ = ctx.client.take_transcript();
     // What the import pushed, also when it stopped halfway, is deleted with the rest of the
-    // scenario's content.
+    // scenario's content: manifests (newest first), then the blobs it uploaded.
     for b in done.written {
         ctx.order.push((repo.clone(), b));
     }
+    ctx.extra_blobs.extend(done.blobs.into_iter().map(|d| (repo.clone(), d)));
     let stopped = match outcome {
         Ok(()) => None,
         Err(e) => Some(stopped(e)?),
     };
-    Ok(Observation {
-        layout: Some(LayoutObservation {
-            check: None,
-            stopped,
-            imported: true,
-        }),
-        ..Default::default()
-    })
+    Ok(Observation { layout: Some(LayoutObservation { check: None, stopped, imported: true }), ..Default::default() })
 }
