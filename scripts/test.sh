@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need, then runs every test.
-#   - Debian's docker-registry (distribution 2.8.2), openssl, chromium (the load report's
-#     screenshot test) and skopeo (a real client copying out of an exported layout), via apt-get
+#   - Debian's docker-registry (distribution 2.8.2), openssl, chromium (the HTML reports'
+#     screenshot tests), skopeo (a real client copying out of an exported layout) and
+#     libxml2-utils (xmllint validates junit.xml against the Jenkins schema), via apt-get
 #   - ferro-oci-server 1.0.0, via cargo install --locked
 #   - the oras Python SDK 0.2.43, via pip into a virtual environment it creates (.venv-clients)
 # then runs every test, and last installs referee itself and runs the library from an empty
@@ -19,6 +20,7 @@ command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+command -v xmllint >/dev/null 2>&1 || missing+=(libxml2-utils)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "==> installing ${missing[*]} (Debian packages)"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi

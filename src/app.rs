@@ -356,7 +356,9 @@ pub async fn run(cfg: RunConfig) -> Result<RunOutput, AppError> {
         report::junit::write(&rep, &junit).map_err(|e| AppError::Harness(format!("cannot write {}: {e}", junit.display())))?;
         let json = dir.join("results.json");
         report::json::write(&rep, &json).map_err(|e| AppError::Harness(format!("cannot write {}: {e}", json.display())))?;
-        files = vec![junit, json];
+        let html = dir.join("report.html");
+        report::html::write(&rep, "referee run", &html).map_err(|e| AppError::Harness(format!("cannot write {}: {e}", html.display())))?;
+        files = vec![junit, json, html];
     }
     if !quiet {
         term.summary(&rep, &files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>());

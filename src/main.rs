@@ -249,12 +249,15 @@ async fn layout(a: LayoutArgs) -> i32 {
                 eprintln!("error: cannot create {}: {e}", report_dir.display());
                 return exit::HARNESS_ERROR;
             }
-            let (junit, json) = (report_dir.join("layout-junit.xml"), report_dir.join("layout-results.json"));
-            if let Err(e) = referee::report::junit::write(&report, &junit).and_then(|_| referee::report::json::write(&report, &json)) {
+            let (junit, json, html) = (report_dir.join("layout-junit.xml"), report_dir.join("layout-results.json"), report_dir.join("layout-report.html"));
+            let written = referee::report::junit::write(&report, &junit)
+                .and_then(|_| referee::report::json::write(&report, &json))
+                .and_then(|_| referee::report::html::write(&report, "referee layout check", &html));
+            if let Err(e) = written {
                 eprintln!("error: cannot write the reports: {e}");
                 return exit::HARNESS_ERROR;
             }
-            files.extend([junit.display().to_string(), json.display().to_string()]);
+            files.extend([junit.display().to_string(), json.display().to_string(), html.display().to_string()]);
             term.summary(&report, &files);
             exit::for_outcome(report.outcome(), exit::FailOn::Fail)
         }

@@ -126,7 +126,7 @@ fn fail_on_warn_turns_warnings_into_the_failure_code() {
     let json = std::fs::read_to_string(dir.path().join("results.json")).unwrap();
     assert!(json.contains("\"outcome\": \"warned\""), "{json}");
     let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
-    assert!(junit.contains("referee.outcome\" value=\"warned\"") && !junit.contains("<failure"), "{junit}");
+    assert!(junit.contains("B10.referee.outcome\" value=\"warned\"") && junit.contains("status=\"warned\"") && !junit.contains("<failure"), "{junit}");
     let out = referee().args(args).arg(dir.path()).args(["--fail-on", "warn"]).output().unwrap();
     assert_eq!(out.status.code(), Some(referee::exit::CHECK_FAILED), "{}", String::from_utf8_lossy(&out.stdout));
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use support::external;
+use support::{browser, external};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -45,36 +45,6 @@ fn referee() -> Command {
     Command::new(env!("CARGO_BIN_EXE_referee"))
 }
 
-/// A Chromium on PATH, or (with REFEREE_REQUIRE_EXTERNAL=1, as CI sets) a failure.
-fn chromium() -> Option<PathBuf> {
-    for name in ["chromium", "chromium-browser"] {
-        if let Ok(out) = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output()
-            && out.status.success()
-        {
-            return Some(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
-        }
-    }
-    assert!(!external::external_required(), "chromium is not installed (scripts/test.sh installs Debian's chromium)");
-    eprintln!("skipping the screenshot: chromium is not installed");
-    None
-}
-
-/// Pixels of `rgb` (±2 per channel) in an RGB(A) PNG.
-fn count_color(png_path: &Path, rgb: (u8, u8, u8)) -> (usize, (u32, u32)) {
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(png_path).expect("screenshot")));
-    let mut reader = decoder.read_info().expect("png header");
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).expect("png frame");
-    let step = match info.color_type {
-        png::ColorType::Rgb => 3,
-        png::ColorType::Rgba => 4,
-        other => panic!("unexpected PNG color type {other:?}"),
-    };
-    let near = |a: u8, b: u8| a.abs_diff(b) <= 2;
-    let n = buf[..info.buffer_size()].chunks(step).filter(|p| near(p[0], rgb.0) && near(p[1], rgb.1) && near(p[2], rgb.2)).count();
-    (n, (info.width, info.height))
-}
-
 #[test]
 fn referrers_read_against_the_embedded_registry_writes_reports_and_chromium_shows_both_plots() {
     let _one = lock();
@@ -102,35 +72,14 @@ fn referrers_read_against_the_embedded_registry_writes_reports_and_chromium_show
     assert_eq!(html.matches("<svg").count(), 2);
     assert!(!html.contains("<script"), "no JavaScript in the report");
 
-    let Some(chromium) = chromium() else { return };
+    let Some(chromium) = browser::chromium() else { return };
     let shot = dir.path().join("shot.png");
-    let profile_dir = tempfile::tempdir().unwrap();
-    let status = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--window-size=1400,900",
-        ])
-        .arg(format!("--user-data-dir={}", profile_dir.path().display()))
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(format!("file://{}", dir.path().join("referrers-read.html").display()))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("chromium runs");
-    assert!(status.success(), "chromium exited with {status}");
+    browser::screenshot(&chromium, &dir.path().join("referrers-read.html"), &shot, (1400, 900));
     // Each plot has a background colour of its own: most of its 640×400 pixels show it when
     // the plot is on screen.
     let bg = |c: plotters::style::RGBColor| (c.0, c.1, c.2);
-    let (fanout, size) = count_color(&shot, bg(load::report::FANOUT_BG));
-    let (percentile, _) = count_color(&shot, bg(load::report::PERCENTILE_BG));
+    let (fanout, size) = browser::count_color(&shot, bg(load::report::FANOUT_BG));
+    let (percentile, _) = browser::count_color(&shot, bg(load::report::PERCENTILE_BG));
     assert!(fanout > 100_000, "latency-by-fan-out plot not visible in the {size:?} screenshot ({fanout} pixels of its background)");
     assert!(percentile > 100_000, "percentile plot not visible in the {size:?} screenshot ({percentile} pixels of its background)");
     if let Ok(keep) = std::env::var("REFEREE_KEEP_SCREENSHOT") {

@@ -561,7 +561,9 @@ fn write_reports(cfg: &GraphConfig, report: &RunReport) -> Result<Vec<PathBuf>, 
     crate::report::junit::write(report, &junit).map_err(|e| AppError::Harness(format!("cannot write {}: {e}", junit.display())))?;
     let json = dir.join("graph-results.json");
     crate::report::json::write(report, &json).map_err(|e| AppError::Harness(format!("cannot write {}: {e}", json.display())))?;
-    Ok(vec![junit, json])
+    let html = dir.join("graph-report.html");
+    crate::report::html::write(report, "referee graph", &html).map_err(|e| AppError::Harness(format!("cannot write {}: {e}", html.display())))?;
+    Ok(vec![junit, json, html])
 }
 
 /// The `referee run` flags that give the embedded registry the same faults and page size.

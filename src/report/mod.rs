@@ -1,6 +1,7 @@
 //! Reporters over a finished [`RunReport`](crate::exec::RunReport) (and, for the terminal,
-//! the event stream): terminal, JUnit (quick-junit) and `results.json`. They never send requests.
+//! the event stream): terminal, JUnit (quick-junit), `results.json` and `report.html`. They never send requests.
 
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod terminal;
