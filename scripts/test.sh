@@ -53,6 +53,9 @@ fi
 # The tests fail, rather than skip, when a registry binary is missing.
 export REFEREE_REQUIRE_EXTERNAL=1
 
+# The tests run referee many times: none of those runs belongs on a GitHub job's summary.
+unset GITHUB_STEP_SUMMARY
+
 echo "==> cargo test --locked"
 cargo test --locked
 

@@ -46,6 +46,9 @@ pub enum Command {
     /// digests kept: referrers are read through the source's API or referrers tag and written
     /// through the destination's API or, where it has none, its referrers tag.
     Copy(CopyArgs),
+    /// Registries side by side: results.json files of several runs → matrix.html and matrix.md
+    /// (one column per run, one row per check by area, reasons on hover or in notes).
+    Matrix(MatrixArgs),
     /// Help on a topic: `scenario` prints the scenario language reference (every step, option
     /// and assertion key, with examples from the library); without a topic, this help.
     Help { topic: Option<String> },
@@ -109,6 +112,20 @@ pub struct RunArgs {
     /// block or a lifecycle hook run alone); reports keep the library's order.
     #[arg(long, default_value_t = crate::exec::DEFAULT_JOBS as u64, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub jobs: u64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MatrixArgs {
+    /// results.json files, each optionally labelled: `LABEL=PATH` (default label: the target's
+    /// host and port and the profile).
+    #[arg(required = true, value_name = "RESULTS")]
+    pub results: Vec<String>,
+    /// Where matrix.html and matrix.md are written.
+    #[arg(long, default_value = "reports", env = "REFEREE_REPORT_DIR")]
+    pub report_dir: PathBuf,
+    /// The table's title.
+    #[arg(long, default_value = "referee: registries side by side")]
+    pub title: String,
 }
 
 #[derive(Debug, clap::Args)]

@@ -131,6 +131,27 @@ fn fail_on_warn_turns_warnings_into_the_failure_code() {
     assert_eq!(out.status.code(), Some(referee::exit::CHECK_FAILED), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
+/// With `$GITHUB_STEP_SUMMARY` set (GitHub Actions), `run` appends its summary there: totals
+/// per area and each check that did not pass, with its reason.
+#[test]
+fn run_writes_the_github_job_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    std::fs::write(&summary, "earlier step\n").unwrap();
+    let out = referee()
+        .args(["run", "--embedded-fault", "omit_oci_subject", "--filter", "subject-push,C8", "--report-dir"])
+        .arg(dir.path().join("r"))
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(referee::exit::CHECK_FAILED), "{}", String::from_utf8_lossy(&out.stderr));
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.starts_with("earlier step\n## referee run"), "appended: {md}");
+    assert!(md.contains("| **subject-push** |") && md.contains("| B1 OCI-Subject on push by digest | FAIL (1) |"), "{md}");
+    assert!(md.contains("1. B1 FAIL on embedded: step"), "{md}");
+    assert!(!md.contains("| C8 "), "passing checks are only counted: {md}");
+}
+
 /// `referee list --assertions` prints every assertion with the sentence it enforces.
 #[test]
 fn list_assertions_prints_each_assertion_with_its_sentence() {

@@ -4,6 +4,7 @@
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod matrix;
 pub mod terminal;
 
 pub use terminal::Terminal;
