@@ -333,13 +333,15 @@ pub async fn run(cfg: RunConfig) -> Result<RunOutput, AppError> {
         let second = format!("stopped at once: what this run pushed may be left in the repositories {left} (and their -other, -fresh, -ratelimited twins)");
         tokio::spawn(watch_signals(stop.clone(), first, second))
     });
-    let opts = RunOptions { stop: Some(stop), run_id: Some(run_id), jobs: cfg.jobs, ..opts };
+    let progress = report::progress::ScenarioProgress::new(quiet);
+    let opts = RunOptions { stop: Some(stop), run_id: Some(run_id), jobs: cfg.jobs, progress: Some(progress.sink()), ..opts };
     let rep = exec::run(&plan, &client, &opts, &mut |ev| {
         if !quiet {
-            term.event(ev)
+            progress.suspend(|| term.event(ev))
         }
     })
     .await;
+    progress.finish();
     if let Some(w) = watcher {
         w.abort();
     }

@@ -102,8 +102,11 @@ pub struct RunArgs {
     #[command(flatten)]
     pub embedded: EmbeddedArgs,
     /// Print notes and scenario repositories.
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with = "quiet")]
     pub verbose: bool,
+    /// No progress and no line per check: the summary (and any error) only.
+    #[arg(short, long)]
+    pub quiet: bool,
     /// Which verdicts make the exit code 4: `fail` (a broken MUST; the default) or `warn`
     /// (a broken SHOULD or reading too).
     #[arg(long, value_enum, default_value = "fail")]

@@ -104,7 +104,7 @@ async fn run(a: RunArgs) -> i32 {
         repo_prefix: a.repo_prefix,
         embedded,
         verbose: a.verbose,
-        quiet: false,
+        quiet: a.quiet,
         profile: a.profile,
         hooks: a.hooks,
         mirrors: a.mirrors,
@@ -112,8 +112,15 @@ async fn run(a: RunArgs) -> i32 {
         handle_signals: true,
         jobs: a.jobs as usize,
     };
+    let quiet = a.quiet;
     match app::run(cfg).await {
         Ok(out) => {
+            if quiet {
+                if let Some(e) = &out.report.run_error {
+                    eprintln!("error: {e}");
+                }
+                referee::report::Terminal::new(false).summary(&out.report, &out.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>());
+            }
             job_summary(&out.report);
             if out.report.interrupted { exit::INTERRUPTED } else { exit::for_outcome(out.report.outcome(), fail_on) }
         }

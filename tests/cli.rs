@@ -152,6 +152,22 @@ fn run_writes_the_github_job_summary() {
     assert!(!md.contains("| C8 "), "passing checks are only counted: {md}");
 }
 
+/// Off a terminal, progress is a plain line on stderr per finished scenario (a terminal gets an
+/// indicatif bar); `--quiet` leaves only the summary.
+#[test]
+fn progress_is_plain_lines_off_a_terminal_and_quiet_leaves_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = referee().args(["run", "--filter", "pagination,layout", "--report-dir"]).arg(dir.path()).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(stderr.contains("progress: 3/3 scenarios done ("), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no terminal codes off a terminal: {stderr}");
+    assert!(stdout.contains("PASS  E1") && stdout.contains("summary: 13 checks"), "{stdout}");
+    let out = referee().args(["run", "-q", "--filter", "pagination,layout", "--report-dir"]).arg(dir.path()).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(stderr.is_empty(), "{stderr}");
+    assert!(!stdout.contains("PASS  E1") && !stdout.contains("probe ") && stdout.contains("summary: 13 checks"), "{stdout}");
+}
+
 /// `referee list --assertions` prints every assertion with the sentence it enforces.
 #[test]
 fn list_assertions_prints_each_assertion_with_its_sentence() {

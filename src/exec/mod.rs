@@ -26,4 +26,4 @@ pub mod verdict;
 pub use context::new_run_id;
 pub use declares::Declares;
 pub use outcome::{CapabilityStatus, CheckResult, Outcome, Residue, RunEvent, RunReport};
-pub use run::{DEFAULT_JOBS, RunOptions, run, runs_alone};
+pub use run::{DEFAULT_JOBS, Progress, ProgressSink, RunOptions, run, runs_alone};

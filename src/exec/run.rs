@@ -40,6 +40,27 @@ pub struct RunOptions {
     /// Scenarios run at the same time (each in repositories of its own); those with a
     /// parallel block or a lifecycle hook run alone.
     pub jobs: usize,
+    /// Told as scenarios start and finish, in real time (a progress display).
+    pub progress: Option<ProgressSink>,
+}
+
+/// What a progress display is told. Unlike [`RunEvent`]s, which follow the library's order,
+/// these come as it happens, from the scenarios running at the same time.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress<'a> {
+    Planned { scenarios: usize },
+    Started { id: &'a str },
+    Finished { id: &'a str },
+}
+
+/// Where [`Progress`] goes.
+#[derive(Clone)]
+pub struct ProgressSink(pub std::sync::Arc<dyn Fn(Progress<'_>) + Send + Sync>);
+
+impl std::fmt::Debug for ProgressSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressSink")
+    }
 }
 
 /// The default of `--jobs`.
@@ -68,6 +89,7 @@ impl Default for RunOptions {
             stop: None,
             run_id: None,
             jobs: 1,
+            progress: None,
         }
     }
 }
@@ -123,6 +145,12 @@ pub async fn run(plan: &Plan, client: &Client, opts: &RunOptions, sink: &mut dyn
         }
     }
     sink(RunEvent::Probed(&report.capabilities));
+    let tell = |p: Progress| {
+        if let Some(s) = &opts.progress {
+            (s.0)(p)
+        }
+    };
+    tell(Progress::Planned { scenarios: plan.scenarios.len() });
     let caps = report.capabilities.clone();
     let (prefix, run_id, caps) = (&prefix, &run_id, &caps);
     let one = |i: usize| async move {
@@ -132,7 +160,9 @@ pub async fn run(plan: &Plan, client: &Client, opts: &RunOptions, sink: &mut dyn
         }
         let repo = format!("{prefix}/{}-{run_id}", slug(&s.id));
         let mut residue = vec![];
+        tell(Progress::Started { id: &s.id });
         let results = run_scenario(s, &client.fork(), &repo, caps, opts, &mut residue).await;
+        tell(Progress::Finished { id: &s.id });
         (i, Some((repo, results, residue)))
     };
     // Scenarios that need the registry to themselves run first, one at a time; then the others,

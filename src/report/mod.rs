@@ -5,6 +5,7 @@ pub mod html;
 pub mod json;
 pub mod junit;
 pub mod matrix;
+pub mod progress;
 pub mod terminal;
 
 pub use terminal::Terminal;
