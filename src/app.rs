@@ -25,6 +25,8 @@ pub struct RunConfig {
     pub report_dir: Option<PathBuf>,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// A registry token (`Authorization: Bearer`), for registries that hand them out.
+    pub token: Option<String>,
     pub insecure: bool,
     pub timeout: Duration,
     pub repo_prefix: String,
@@ -65,6 +67,7 @@ impl RunConfig {
             report_dir: None,
             username: None,
             password: None,
+            token: None,
             insecure: false,
             timeout: Duration::from_secs(30),
             repo_prefix: "referee".into(),
@@ -292,6 +295,7 @@ pub async fn run(cfg: RunConfig) -> Result<RunOutput, AppError> {
         Client::new(ClientConfig {
             username: username.clone(),
             password: password.clone(),
+            token: cfg.token.clone(),
             insecure: cfg.insecure,
             timeout: cfg.timeout,
             ..ClientConfig::new(url)

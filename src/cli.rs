@@ -6,6 +6,10 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "referee", version, about = "Conformance harness for OCI registries and their reference types", disable_help_subcommand = true)]
 pub struct Cli {
+    /// Defaults for flags from a YAML file (keys are long flag names); without it,
+    /// `./referee.yaml` when there is one. A flag beats `REFEREE_*`, which beats the file.
+    #[arg(long, global = true, env = "REFEREE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -61,11 +65,16 @@ pub struct ConnArgs {
     pub username: Option<String>,
     #[arg(long, env = "REFEREE_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
+    /// A registry token sent as `Authorization: Bearer` (e.g. one a CI system hands out).
+    /// Without --username, --password or --token, the docker config's credentials for the
+    /// target's host are used (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`).
+    #[arg(long, env = "REFEREE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Accept self-signed TLS certificates.
-    #[arg(long)]
+    #[arg(long, env = "REFEREE_INSECURE")]
     pub insecure: bool,
     /// Per-request timeout in seconds (at least 1).
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..), env = "REFEREE_TIMEOUT")]
     pub timeout: u64,
 }
 
@@ -79,14 +88,15 @@ pub struct RunArgs {
     #[arg(long)]
     pub scenarios: Option<PathBuf>,
     /// Run only these checks: ids (C9), areas (pagination) or scenario ids; comma-separated or repeated.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', env = "REFEREE_FILTER")]
     pub filter: Vec<String>,
-    #[arg(long, default_value = "reports")]
+    /// Where junit.xml, results.json and report.html are written.
+    #[arg(long, default_value = "reports", env = "REFEREE_REPORT_DIR")]
     pub report_dir: PathBuf,
     #[command(flatten)]
     pub conn: ConnArgs,
     /// Repositories are named <prefix>/<scenario>-<run id>.
-    #[arg(long, default_value = "referee")]
+    #[arg(long, default_value = "referee", env = "REFEREE_REPO_PREFIX")]
     pub repo_prefix: String,
     /// Vendor profile: a built-in name (see profiles/) or a YAML file. Default: `embedded`
     /// without --target, `strict` with one.
@@ -109,11 +119,11 @@ pub struct RunArgs {
     pub quiet: bool,
     /// Which verdicts make the exit code 4: `fail` (a broken MUST; the default) or `warn`
     /// (a broken SHOULD or reading too).
-    #[arg(long, value_enum, default_value = "fail")]
+    #[arg(long, value_enum, default_value = "fail", env = "REFEREE_FAIL_ON")]
     pub fail_on: crate::exit::FailOn,
     /// Scenarios run at the same time, each in repositories of its own (those with a parallel
     /// block or a lifecycle hook run alone); reports keep the library's order.
-    #[arg(long, default_value_t = crate::exec::DEFAULT_JOBS as u64, value_parser = clap::value_parser!(u64).range(1..=64))]
+    #[arg(long, default_value_t = crate::exec::DEFAULT_JOBS as u64, value_parser = clap::value_parser!(u64).range(1..=64), env = "REFEREE_JOBS")]
     pub jobs: u64,
 }
 

@@ -12,6 +12,7 @@ pub mod app;
 pub mod assertions;
 pub mod cli;
 pub mod client;
+pub mod config;
 pub mod exec;
 pub mod exit;
 pub mod graph;

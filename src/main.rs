@@ -1,6 +1,5 @@
 //! Thin: parse the command line, call the library, map the outcome to an exit code.
 
-use clap::Parser;
 use referee::app::{self, RunConfig};
 use referee::cli::{AdminAction, AdminArgs, Cli, Command, ConnArgs, CopyArgs, GraphArgs, LayoutArgs, LayoutCommand, LoadArgs, LoadCommand, MatrixArgs, ProbeArgs, RunArgs, ServeArgs};
 use referee::client::{Client, ClientConfig};
@@ -9,9 +8,34 @@ use referee::registry::{AuthMode, EmbeddedRegistry, Faults, Mode, RegistryConfig
 use std::time::Duration;
 
 fn main() {
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // referee.yaml (or --config FILE): its values become the flags' defaults, so a flag beats
+    // the environment, which beats the file.
+    let config = match referee::config::find(&args).map(|p| referee::config::ConfigFile::load(&p)).transpose() {
         Ok(c) => c,
         Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(exit::INVALID_INPUT);
+        }
+    };
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    if let Some(c) = &config {
+        cmd = match c.apply(cmd) {
+            Ok(cmd) => cmd,
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(exit::INVALID_INPUT);
+            }
+        };
+    }
+    let parsed = cmd.try_get_matches_from(&args).and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let cli = match parsed {
+        Ok(c) => c,
+        Err(e) => {
+            if let Some(located) = config.as_ref().and_then(|c| c.locate(&e, &args)) {
+                eprintln!("error: {located}");
+                std::process::exit(exit::INVALID_INPUT);
+            }
             let code = if e.use_stderr() { exit::USAGE } else { exit::SUCCESS };
             let _ = e.print();
             std::process::exit(code);
@@ -77,7 +101,8 @@ fn usage(msg: String) -> i32 {
     exit::USAGE
 }
 
-async fn run(a: RunArgs) -> i32 {
+async fn run(mut a: RunArgs) -> i32 {
+    a.conn = with_docker_credentials(&a.conn, a.target.as_deref());
     if let Some(t) = &a.target
         && let Err(e) = check_url("--target", t)
     {
@@ -99,6 +124,7 @@ async fn run(a: RunArgs) -> i32 {
         report_dir: Some(a.report_dir),
         username: a.conn.username,
         password: a.conn.password,
+        token: a.conn.token,
         insecure: a.conn.insecure,
         timeout: Duration::from_secs(a.conn.timeout),
         repo_prefix: a.repo_prefix,
@@ -140,7 +166,8 @@ fn job_summary(report: &referee::exec::RunReport) {
 }
 
 /// `referee graph`: generated graphs against a registry, or (`--reverse`) one reverse walk.
-async fn graph(a: GraphArgs) -> i32 {
+async fn graph(mut a: GraphArgs) -> i32 {
+    a.conn = with_docker_credentials(&a.conn, a.target.as_deref());
     use referee::graph::run::{GraphConfig, ModeChoice};
     if let Some(t) = &a.target
         && let Err(e) = check_url("--target", t)
@@ -161,6 +188,7 @@ async fn graph(a: GraphArgs) -> i32 {
         target: a.target,
         username: a.conn.username,
         password: a.conn.password,
+        token: a.conn.token,
         insecure: a.conn.insecure,
         timeout: Duration::from_secs(a.conn.timeout),
         profile: a.profile,
@@ -218,11 +246,37 @@ async fn graph(a: GraphArgs) -> i32 {
     }
 }
 
-/// A client of `url` with the command line's credentials and TLS choice.
+/// Without credentials from a flag, the environment or referee.yaml, those the docker config
+/// holds for `url`'s host (a warning, not an error, when the docker config is broken: docker
+/// itself would stop, but the registry may need no credentials).
+fn with_docker_credentials(conn: &ConnArgs, url: Option<&str>) -> ConnArgs {
+    let mut c = ConnArgs { username: conn.username.clone(), password: conn.password.clone(), token: conn.token.clone(), insecure: conn.insecure, timeout: conn.timeout };
+    let Some(url) = url else { return c };
+    if c.username.is_some() || c.password.is_some() || c.token.is_some() {
+        return c;
+    }
+    use referee::client::docker_config::{Found, host_of, lookup};
+    match lookup(url) {
+        Ok(Some(found)) => {
+            eprintln!("credentials for {} from {}", host_of(url), found.source());
+            match found {
+                Found::Basic { username, password, .. } => (c.username, c.password) = (Some(username), Some(password)),
+                Found::Token { token, .. } => c.token = Some(token),
+            }
+        }
+        Ok(None) => {}
+        Err(e) => eprintln!("warning: the docker config: {e}; going on without its credentials"),
+    }
+    c
+}
+
+/// A client of `url` with the command line's credentials (or the docker config's) and TLS choice.
 fn conn_client(url: &str, conn: &ConnArgs) -> Result<Client, String> {
+    let conn = &with_docker_credentials(conn, Some(url));
     Client::new(ClientConfig {
         username: conn.username.clone(),
         password: conn.password.clone(),
+        token: conn.token.clone(),
         insecure: conn.insecure,
         timeout: Duration::from_secs(conn.timeout),
         ..ClientConfig::new(url)
@@ -360,12 +414,14 @@ async fn layout(a: LayoutArgs) -> i32 {
             }
         }
         LayoutCommand::Export { target, conn, repo, reference, to, mode } => {
+            let conn = with_docker_credentials(&conn, Some(&target));
             if let Err(e) = check_url("--target", &target) {
                 return usage(e);
             }
             let client = match Client::new(ClientConfig {
                 username: conn.username,
                 password: conn.password,
+                token: conn.token,
                 insecure: conn.insecure,
                 timeout: Duration::from_secs(conn.timeout),
                 ..ClientConfig::new(&target)
@@ -420,7 +476,8 @@ async fn layout(a: LayoutArgs) -> i32 {
 }
 
 /// `referee load` and `referee load merge`.
-async fn load(a: LoadArgs) -> i32 {
+async fn load(mut a: LoadArgs) -> i32 {
+    a.conn = with_docker_credentials(&a.conn, a.target.as_deref());
     use referee::load;
     if let Some(LoadCommand::Merge { reports, thresholds, report_dir }) = a.merge {
         return load_merge(&reports, &thresholds, &report_dir);
@@ -446,6 +503,7 @@ async fn load(a: LoadArgs) -> i32 {
         target: a.target,
         username: a.conn.username,
         password: a.conn.password,
+        token: a.conn.token,
         insecure: a.conn.insecure,
         timeout: Duration::from_secs(a.conn.timeout),
         users: a.users.map(|u| u as usize),
@@ -678,7 +736,8 @@ async fn serve(a: ServeArgs) -> i32 {
     }
 }
 
-async fn probe(a: ProbeArgs) -> i32 {
+async fn probe(mut a: ProbeArgs) -> i32 {
+    a.conn = with_docker_credentials(&a.conn, a.target.as_deref());
     let mode: Mode = match a.embedded_mode.parse() {
         Ok(m) => m,
         Err(e) => return usage(format!("--embedded-mode: {e}")),
@@ -710,6 +769,7 @@ async fn probe(a: ProbeArgs) -> i32 {
     let cfg = ClientConfig {
         username: a.conn.username,
         password: a.conn.password,
+        token: a.conn.token,
         insecure: a.conn.insecure,
         timeout: Duration::from_secs(a.conn.timeout),
         ..ClientConfig::new(&base)

@@ -17,6 +17,9 @@ pub struct ClientConfig {
     pub base: String,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// A registry token sent as `Authorization: Bearer <token>` until the registry asks for
+    /// other credentials (a 401 then goes through the usual challenge).
+    pub token: Option<String>,
     /// Accept self-signed TLS certificates.
     pub insecure: bool,
     /// Whole-request timeout (connect, send, and read the body).
@@ -33,6 +36,7 @@ impl ClientConfig {
             base: base.trim_end_matches('/').to_string(),
             username: None,
             password: None,
+            token: None,
             insecure: false,
             timeout: Duration::from_secs(30),
             max_body: 64 * 1024 * 1024,
@@ -232,7 +236,12 @@ impl Client {
         // host is followed without them, and that host's challenge is not answered.
         let same_origin = url.origin() == self.shared.base.origin();
         let keep = !self.discard_body;
-        let cached = if same_origin { self.shared.auth.lock().expect("auth lock").get(&scope).cloned() } else { None };
+        let cached = if same_origin {
+            let given = || self.shared.cfg.token.as_ref().map(|t| format!("Bearer {t}"));
+            self.shared.auth.lock().expect("auth lock").get(&scope).cloned().or_else(given)
+        } else {
+            None
+        };
         let first = self.send_once(method.clone(), url.clone(), headers, body.clone(), cached.as_deref(), keep).await?;
         if first.0.status != 401 || !same_origin {
             return Ok(first);

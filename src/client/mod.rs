@@ -9,6 +9,7 @@
 mod auth;
 mod http;
 mod ops;
+pub mod docker_config;
 pub mod referrers_tag;
 mod transcript;
 

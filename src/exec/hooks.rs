@@ -53,9 +53,18 @@ pub struct HookEnv {
 pub const SET_FOR_EVERY_HOOK: [&str; 5] = ["REFEREE_TARGET", "REFEREE_REPO", "REFEREE_TAG", "REFEREE_DIGEST", "REFEREE_BIN"];
 
 /// Variables a step's `env` may not set: those every hook gets from referee, and those referee
-/// itself reads (credentials, profile, log filter), which a `referee admin …` hook would pick
+/// itself reads (credentials, profile, the config file, flags' defaults, log filter), which a `referee admin …` hook would pick
 /// up. The `REFEREE_GC_*` variables `referee admin gc` reads are what steps are for.
-pub const RESERVED_VARS: [&str; 10] = [
+pub const RESERVED_VARS: [&str; 19] = [
+    "REFEREE_CONFIG",
+    "REFEREE_TOKEN",
+    "REFEREE_FILTER",
+    "REFEREE_REPORT_DIR",
+    "REFEREE_INSECURE",
+    "REFEREE_TIMEOUT",
+    "REFEREE_REPO_PREFIX",
+    "REFEREE_FAIL_ON",
+    "REFEREE_JOBS",
     "REFEREE_TARGET",
     "REFEREE_REPO",
     "REFEREE_TAG",

@@ -231,6 +231,7 @@ pub async fn command(cfg: &super::run::GraphConfig, repo: &str, digest: &str) ->
     let client = Client::new(crate::client::ClientConfig {
         username: cfg.username.clone(),
         password: cfg.password.clone(),
+        token: cfg.token.clone(),
         insecure: cfg.insecure,
         timeout: cfg.timeout,
         ..crate::client::ClientConfig::new(base)

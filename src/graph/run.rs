@@ -37,6 +37,8 @@ pub struct GraphConfig {
     pub target: Option<String>,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// A registry token (`Authorization: Bearer`), for registries that hand them out.
+    pub token: Option<String>,
     pub insecure: bool,
     pub timeout: Duration,
     pub cases: u32,
@@ -63,6 +65,7 @@ impl GraphConfig {
             target: None,
             username: None,
             password: None,
+            token: None,
             insecure: false,
             timeout: Duration::from_secs(30),
             cases,
@@ -207,6 +210,7 @@ pub async fn run(cfg: GraphConfig) -> Result<GraphOutput, AppError> {
     let client = Client::new(ClientConfig {
         username: cfg.username.clone(),
         password: cfg.password.clone(),
+        token: cfg.token.clone(),
         insecure: cfg.insecure,
         timeout: cfg.timeout,
         ..ClientConfig::new(&base)

@@ -24,6 +24,8 @@ pub struct LoadConfig {
     pub target: Option<String>,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// A registry token (`Authorization: Bearer`), for registries that hand them out.
+    pub token: Option<String>,
     pub insecure: bool,
     pub timeout: Duration,
     /// Overrides of the profile.
@@ -52,6 +54,7 @@ impl LoadConfig {
             target: None,
             username: None,
             password: None,
+            token: None,
             insecure: false,
             timeout: Duration::from_secs(30),
             users: None,
@@ -147,6 +150,7 @@ pub async fn run(cfg: LoadConfig) -> Result<LoadOutput, AppError> {
     let client = Client::new(ClientConfig {
         username: cfg.username.clone(),
         password: cfg.password.clone(),
+        token: cfg.token.clone(),
         insecure: cfg.insecure,
         timeout: cfg.timeout,
         record: false,
