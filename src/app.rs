@@ -363,7 +363,7 @@ pub async fn run(cfg: RunConfig) -> Result<RunOutput, AppError> {
         let json = dir.join("results.json");
         report::json::write(&rep, &json).map_err(|e| AppError::Harness(format!("cannot write {}: {e}", json.display())))?;
         let html = dir.join("report.html");
-        report::html::write(&rep, "referee run", &html).map_err(|e| AppError::Harness(format!("cannot write {}: {e}", html.display())))?;
+        report::html::write_with_load(&rep, "referee run", &html, dir).map_err(|e| AppError::Harness(format!("cannot write {}: {e}", html.display())))?;
         files = vec![junit, json, html];
     }
     if !quiet {

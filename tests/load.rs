@@ -71,6 +71,20 @@ fn referrers_read_against_the_embedded_registry_writes_reports_and_chromium_show
     let html = std::fs::read_to_string(dir.path().join("referrers-read.html")).unwrap();
     assert_eq!(html.matches("<svg").count(), 2);
     assert!(!html.contains("<script"), "no JavaScript in the report");
+    // A run whose report directory holds load reports shows their plots in report.html too.
+    let rd = tempfile::tempdir().unwrap();
+    std::fs::create_dir(rd.path().join("load")).unwrap();
+    std::fs::copy(dir.path().join("referrers-read.json"), rd.path().join("load/referrers-read.json")).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cfg = referee::app::RunConfig {
+        report_dir: Some(rd.path().to_path_buf()),
+        filter: vec!["C1".into()],
+        quiet: true,
+        ..referee::app::RunConfig::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios"))
+    };
+    rt.block_on(referee::app::run(cfg)).unwrap();
+    let page = std::fs::read_to_string(rd.path().join("report.html")).unwrap();
+    assert!(page.contains("<h2>Load: referrers-read</h2>") && page.matches("<svg").count() == 2, "the load plots in report.html");
 
     let Some(chromium) = browser::chromium() else { return };
     let shot = dir.path().join("shot.png");

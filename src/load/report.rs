@@ -289,6 +289,23 @@ tr.fail td {{ background: #fdd; }} tr.pass td {{ background: #dfd; }}
         )
     }
 
+    /// The two plots and the series table, for a section of another page (`report.html`).
+    pub fn plots_section(&self) -> String {
+        let esc = html_escape;
+        let rows: String = self
+            .series
+            .iter()
+            .map(|r| format!("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", esc(&r.key.label()), r.requests, show_us(r.p50_us as f64), show_us(r.p99_us as f64)))
+            .collect();
+        format!(
+            "<h3>{} <small>({})</small></h3>\n<div style=\"display:flex;flex-wrap:wrap;gap:16px\"><figure>{}<figcaption>Latency by fan-out: p50 and p99</figcaption></figure><figure>{}<figcaption>Latency by percentile</figcaption></figure></div>\n<table><tr><th>series</th><th>requests</th><th>p50</th><th>p99</th></tr>{rows}</table>\n",
+            esc(&self.profile),
+            esc(&self.heading()),
+            fanout_plot(&self.series),
+            percentile_plot(&self.series)
+        )
+    }
+
     pub fn junit(&self) -> Result<String, String> {
         use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
         let mut report = Report::new(format!("referee load {}", self.profile));

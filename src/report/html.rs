@@ -173,6 +173,11 @@ fn check_html(c: &CheckResult, anchor: &str, out: &mut String) {
 
 /// The whole page.
 pub fn render(report: &RunReport, title: &str) -> String {
+    render_with(report, title, &[])
+}
+
+/// The page, with sections of HTML put after the checks (the load reports' plots).
+pub fn render_with(report: &RunReport, title: &str, extra: &[(String, String)]) -> String {
     let mut body = String::new();
     let all = counts(&report.checks);
     let total: usize = all.iter().map(|(_, n)| n).sum();
@@ -247,6 +252,9 @@ pub fn render(report: &RunReport, title: &str) -> String {
         }
         body.push_str("</table>\n");
     }
+    for (heading, section) in extra {
+        let _ = writeln!(body, "<h2>{}</h2>\n{section}", esc(heading));
+    }
     if !report.residue.is_empty() {
         body.push_str("<h2>Left in the registry</h2>\n<table><tr><th>repository</th><th>kind</th><th>reference</th><th>why</th></tr>\n");
         for r in &report.residue {
@@ -263,6 +271,20 @@ pub fn render(report: &RunReport, title: &str) -> String {
 
 pub fn write(report: &RunReport, title: &str, path: &Path) -> std::io::Result<()> {
     std::fs::write(path, render(report, title))
+}
+
+/// [`write`], with the plots of every load report in `<dir>/load/*.json` (what `referee load`
+/// wrote next to this run's reports), if there are any.
+pub fn write_with_load(report: &RunReport, title: &str, path: &Path, dir: &Path) -> std::io::Result<()> {
+    let mut extra = vec![];
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("load")).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
+    files.sort();
+    for f in files.iter().take(20) {
+        if let Ok(load) = crate::load::report::LoadReport::read(f) {
+            extra.push(("Load: ".to_string() + &load.profile, load.plots_section()));
+        }
+    }
+    std::fs::write(path, render_with(report, title, &extra))
 }
 
 #[cfg(test)]
