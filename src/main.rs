@@ -11,14 +11,14 @@ fn main() {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // referee.yaml (or --config FILE): its values become the flags' defaults, so a flag beats
     // the environment, which beats the file.
-    let config = match referee::config::find(&args).map(|p| referee::config::ConfigFile::load(&p)).transpose() {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let config = match referee::config::find(&args).map(|p| referee::config::ConfigFile::load(&p, &cmd)).transpose() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
             std::process::exit(exit::INVALID_INPUT);
         }
     };
-    let mut cmd = <Cli as clap::CommandFactory>::command();
     if let Some(c) = &config {
         cmd = match c.apply(cmd) {
             Ok(cmd) => cmd,
@@ -27,6 +27,11 @@ fn main() {
                 std::process::exit(exit::INVALID_INPUT);
             }
         };
+        let quiet = args.iter().any(|a| a == "-q" || a == "--quiet");
+        if !quiet {
+            eprintln!("defaults from {}", c.path.display());
+        }
+        let _ = CONFIG.set((c.clone(), args.clone()));
     }
     let parsed = cmd.try_get_matches_from(&args).and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
     let cli = match parsed {
@@ -96,7 +101,15 @@ fn matrix(a: MatrixArgs) -> i32 {
     exit::SUCCESS
 }
 
+/// The referee.yaml read and the command line, so that a value the file gave and referee
+/// refused is said at the file's line and column.
+static CONFIG: std::sync::OnceLock<(referee::config::ConfigFile, Vec<std::ffi::OsString>)> = std::sync::OnceLock::new();
+
 fn usage(msg: String) -> i32 {
+    if let Some(located) = CONFIG.get().and_then(|(c, args)| c.locate_message(&msg, args)) {
+        eprintln!("error: {located}");
+        return exit::INVALID_INPUT;
+    }
     eprintln!("error: {msg}");
     exit::USAGE
 }
@@ -667,6 +680,13 @@ fn list(path: Option<&std::path::Path>, assertions: bool, markdown: bool) -> i32
 /// Prints an error (ending its last line) and gives its exit code.
 fn report_error(e: &app::AppError) -> i32 {
     let text = e.to_string();
+    // A usage problem with a value referee.yaml gave is the file's: said there, exit 2.
+    if matches!(e, app::AppError::Usage(_))
+        && let Some(located) = CONFIG.get().and_then(|(c, args)| c.locate_message(text.trim_start_matches("error: "), args))
+    {
+        eprintln!("error: {located}");
+        return exit::INVALID_INPUT;
+    }
     eprint!("{text}");
     if !text.ends_with('\n') {
         eprintln!();

@@ -39,6 +39,9 @@ fn a_flag_beats_the_environment_which_beats_the_file_which_beats_the_default() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(ran(&d.path().join("from-file")), ["pagination"]);
     assert!(std::fs::read_to_string(d.path().join("from-file/results.json")).unwrap().contains("from-file-prefix/pagination-link-"));
+    // referee says which file it read.
+    let o = referee(d.path()).args(["run", "--filter", "C1", "--report-dir", "said"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("defaults from referee.yaml"), "{}", text(&o));
     // The environment beats the file (filter); the file still gives what the environment does not.
     let o = referee(d.path()).args(["run", "-q"]).env("REFEREE_FILTER", "layout").output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -58,6 +61,17 @@ fn a_flag_beats_the_environment_which_beats_the_file_which_beats_the_default() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(ran(&d.path().join("other")), ["pagination"]);
     assert_eq!(results(&d.path().join("other"))["checks"].as_array().unwrap().iter().filter(|c| c["outcome"] != "disabled").count(), 1);
+    // A run key does not reach another command's flag of the same name: `copy --filter` is an
+    // artifactType, and the file's `filter` is run's. Other commands' keys go under their name.
+    std::fs::write(d.path().join("sections.yaml"), "filter: [pagination]\nlayout:\n  check:\n    report-dir: layout-reports\n").unwrap();
+    let o = referee(d.path()).args(["copy", "--config", "sections.yaml", "--help"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("[default: pagination]"), "{}", text(&o));
+    let layout = d.path().join("lay");
+    std::fs::create_dir(&layout).unwrap();
+    let o = referee(d.path()).args(["layout", "check", "lay", "-q", "--config", "sections.yaml"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(referee::exit::CHECK_FAILED), "an empty layout breaks M1: {}", text(&o));
+    assert!(d.path().join("layout-reports/layout-junit.xml").is_file(), "the section's report-dir: {}", text(&o));
     // Without a file, referee's defaults.
     let empty = tempfile::tempdir().unwrap();
     let o = referee(empty.path()).args(["run", "-q", "--filter", "C1"]).output().unwrap();
@@ -75,6 +89,12 @@ fn a_bad_file_is_an_error_at_its_line_and_column_and_nothing_is_sent() {
         ("fail-on: sometimes\n", "referee.yaml:1:10: fail-on: invalid value 'sometimes'"),
         ("filter: [C1\n", "referee.yaml:2:1:"),
         ("- a list\n", "referee.yaml:1:1: a referee.yaml is a mapping"),
+        ("report-dir: r\ntarget:\n", "referee.yaml:2:1: target has no value"),
+        ("target: [http://127.0.0.1:9, http://127.0.0.1:10]\n", "referee.yaml:1:9: target takes one value, not a list"),
+        ("target: 127.0.0.1:9\n", "referee.yaml:1:9: target: --target \"127.0.0.1:9\""),
+        ("filter: [ZZ9]\n", "referee.yaml:1:9: filter: --filter ZZ9 matches no check"),
+        ("cases: 5\n", "referee.yaml:1:1: unknown key 'cases'"),
+        ("graph:\n  casse: 5\n", "referee.yaml:2:1: unknown key 'casse' (did you mean 'cases'?): not a flag of `referee graph`"),
     ] {
         std::fs::write(d.path().join("referee.yaml"), file).unwrap();
         let o = referee(d.path()).args(["run"]).output().unwrap();

@@ -134,7 +134,10 @@ fn helper_get(helper: &str, host: &str) -> Result<Option<Found>, String> {
         return Err(format!("credential helper name {helper:?} is not a plain name"));
     }
     let program = format!("docker-credential-{helper}");
+    use std::os::unix::process::CommandExt as _;
     let mut child = Command::new(&program)
+        // Its own process group, so a helper that hangs goes with whatever it started.
+        .process_group(0)
         .arg("get")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -150,6 +153,7 @@ fn helper_get(helper: &str, host: &str) -> Result<Option<Found>, String> {
         match child.try_wait() {
             Ok(Some(s)) => break s,
             Ok(None) if started.elapsed() > HELPER_TIMEOUT => {
+                let _ = Command::new("kill").arg("-KILL").arg(format!("-{}", child.id())).stderr(Stdio::null()).status();
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(format!("{program} get did not answer within {} s", HELPER_TIMEOUT.as_secs()));

@@ -10,30 +10,23 @@
 
 use crate::exec::{CheckResult, Outcome, RunReport};
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
 pub fn build(report: &RunReport) -> Report {
     let mut r = Report::new("referee");
     r.set_time(Duration::from_millis(report.duration_ms));
-    let mut suites: BTreeMap<String, TestSuite> = BTreeMap::new();
+    // One suite per area, in the order the library first names it (a Vec: areas are few).
+    let mut suites: Vec<(String, TestSuite)> = vec![];
     for c in &report.checks {
-        let suite = suites.entry(c.info.area.clone()).or_insert_with(|| {
-            let mut s = TestSuite::new(c.info.area.clone());
-            s.add_property(Property::new("target", report.target.clone()));
-            s.add_property(Property::new("run_id", report.run_id.clone()));
-            s.add_property(Property::new("profile", report.profile.clone()));
-            if let Some(g) = &report.graph {
-                s.add_property(Property::new("graph_seed", g.seed.to_string()));
-                s.add_property(Property::new("graph_cases", g.cases.to_string()));
-                s.add_property(Property::new("graph_mode", g.mode.clone()));
-                if let Some(f) = &g.counterexample {
-                    s.add_property(Property::new("graph_counterexample", f.clone()));
-                }
+        let at = match suites.iter().position(|(a, _)| *a == c.info.area) {
+            Some(i) => i,
+            None => {
+                suites.push((c.info.area.clone(), suite_for(report, &c.info.area)));
+                suites.len() - 1
             }
-            s
-        });
+        };
+        let suite = &mut suites[at].1;
         if let Some(tc) = testcase(c) {
             suite.add_properties(check_properties(c));
             suite.add_test_case(tc);
@@ -46,7 +39,7 @@ pub fn build(report: &RunReport) -> Report {
     if let Some(e) = &report.run_error {
         residue.push_str(&format!("run error: {e}\n"));
     }
-    let mut suites: Vec<TestSuite> = suites.into_values().collect();
+    let mut suites: Vec<TestSuite> = suites.into_iter().map(|(_, s)| s).collect();
     // A run that stopped before any check (no checks to error): one errored testcase says why,
     // so CI does not read an empty report as a pass.
     if let (true, Some(e)) = (suites.is_empty(), &report.run_error) {
@@ -65,6 +58,23 @@ pub fn build(report: &RunReport) -> Report {
     }
     r.add_test_suites(suites);
     r
+}
+
+/// An area's testsuite, with the run's properties.
+fn suite_for(report: &RunReport, area: &str) -> TestSuite {
+    let mut s = TestSuite::new(area.to_string());
+    s.add_property(Property::new("target", report.target.clone()));
+    s.add_property(Property::new("run_id", report.run_id.clone()));
+    s.add_property(Property::new("profile", report.profile.clone()));
+    if let Some(g) = &report.graph {
+        s.add_property(Property::new("graph_seed", g.seed.to_string()));
+        s.add_property(Property::new("graph_cases", g.cases.to_string()));
+        s.add_property(Property::new("graph_mode", g.mode.clone()));
+        if let Some(f) = &g.counterexample {
+            s.add_property(Property::new("graph_counterexample", f.clone()));
+        }
+    }
+    s
 }
 
 fn testcase(c: &CheckResult) -> Option<TestCase> {

@@ -94,6 +94,16 @@ fn cut(s: &str, n: usize) -> String {
     if one_line.chars().count() <= n { one_line } else { format!("{}…", one_line.chars().take(n).collect::<String>()) }
 }
 
+/// A reason without what the reports keep anyway: a Skip for a capability the probe found
+/// missing says which (the probe's own observation is long and the same for every such check).
+fn short_reason(r: &str) -> String {
+    const LACKS: &str = ", which the registry lacks";
+    match (r.starts_with("requires "), r.find(LACKS)) {
+        (true, Some(i)) => r[..i + LACKS.len()].to_string(),
+        _ => r.to_string(),
+    }
+}
+
 /// Text safe inside a Markdown table cell.
 fn md_cell(s: &str) -> String {
     s.replace('|', "\\|").replace('<', "&lt;").replace('>', "&gt;")
@@ -160,7 +170,9 @@ pub fn markdown(cols: &[Column], title: &str, only_broken: bool) -> String {
     let _ = writeln!(out, "|---|{}", "---|".repeat(cols.len()));
     let totals: Vec<String> = (0..cols.len()).map(|i| tally(all.iter().flat_map(|(_, r)| r.iter().map(move |r| r.cells[i])))).collect();
     let _ = writeln!(out, "| **all** | {} |", totals.join(" | "));
-    let mut notes: Vec<String> = vec![];
+    // Identical reasons (the same verdict on the same registry for the same cause) share one
+    // number: (registry, verdict, reason) and the checks that have it.
+    let mut notes: Vec<(String, String, String, Vec<String>)> = vec![];
     for (area, rows) in &all {
         let t: Vec<String> = (0..cols.len()).map(|i| tally(rows.iter().map(|r| r.cells[i]))).collect();
         let _ = writeln!(out, "| **{}** | {} |", md_cell(area), t.join(" | "));
@@ -176,8 +188,19 @@ pub fn markdown(cols: &[Column], title: &str, only_broken: bool) -> String {
                     None => "—".to_string(),
                     Some(c) if c.outcome == Outcome::Passed => "PASS".to_string(),
                     Some(c) => {
-                        notes.push(format!("{} {} on {}: {}", c.info.id, c.outcome.label(), col.label, cut(reason(c), NOTE_CHARS)));
-                        format!("{} ({})", c.outcome.label(), notes.len())
+                        let why = cut(&short_reason(reason(c)), NOTE_CHARS);
+                        let key = (col.label.clone(), c.outcome.label().to_string(), why);
+                        let n = match notes.iter().position(|(l, v, w, _)| (l, v, w) == (&key.0, &key.1, &key.2)) {
+                            Some(i) => {
+                                notes[i].3.push(c.info.id.clone());
+                                i + 1
+                            }
+                            None => {
+                                notes.push((key.0, key.1, key.2, vec![c.info.id.clone()]));
+                                notes.len()
+                            }
+                        };
+                        format!("{} ({n})", c.outcome.label())
                     }
                 })
                 .collect();
@@ -186,8 +209,8 @@ pub fn markdown(cols: &[Column], title: &str, only_broken: bool) -> String {
     }
     if !notes.is_empty() {
         out.push_str("\n**Reasons**\n\n");
-        for (i, n) in notes.iter().enumerate() {
-            let _ = writeln!(out, "{}. {}", i + 1, md_cell(n));
+        for (i, (label, verdict, why, ids)) in notes.iter().enumerate() {
+            let _ = writeln!(out, "{}. {} {verdict} on {label}: {}", i + 1, ids.join(", "), md_cell(why));
         }
     }
     out.push('\n');
