@@ -134,7 +134,9 @@ fn check_html(c: &CheckResult, anchor: &str, out: &mut String) {
         title = esc(&c.info.title),
     );
     if !c.reason.is_empty() {
-        let _ = writeln!(out, "<div class=\"reason\">{}</div>", esc(&c.reason));
+        // The rule is shown below: a reason that ends by quoting it does not say it twice.
+        let shown = c.reason.strip_suffix(&format!(" — rule: {}", c.info.rule)).unwrap_or(&c.reason);
+        let _ = writeln!(out, "<div class=\"reason\">{}</div>", esc(shown));
     }
     let _ = write!(
         out,
