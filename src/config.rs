@@ -1,8 +1,9 @@
 //! `referee.yaml`: defaults for the command line, the way the ecosystem layers them. Which
 //! file: `--config FILE`, else `$REFEREE_CONFIG`, else `./referee.yaml` when there is one.
 //! Keys are long flag names (`fail_on` is read as `fail-on`); a value becomes that flag's
-//! default. `target`, `username`, `password`, `token`, `insecure`, `timeout`, `profile` and
-//! `repo-prefix` apply to every command that has the flag; any other top-level key is a flag of
+//! default. `target`, `username`, `insecure`, `timeout`, `profile` and `repo-prefix` apply to
+//! every command that has the flag (`password` and `token` are refused: secrets go in the
+//! environment or the docker config); any other top-level key is a flag of
 //! `referee run`; another command's flags go under its name (`graph: { cases: 50 }`,
 //! `layout: { export: { mode: api } }`), since the same name can mean something else there
 //! (`copy --filter` is an artifactType). So a value on the command line beats the `REFEREE_*`
@@ -58,7 +59,7 @@ enum Val {
 /// Keys that mean the same to every command (how to reach a registry, against which profile,
 /// in which repositories): they apply wherever the flag exists. Any other top-level key is a
 /// flag of `referee run`; other commands' flags go under a section named after the command.
-pub const EVERYWHERE: &[&str] = &["target", "username", "password", "token", "insecure", "timeout", "profile", "repo-prefix"];
+pub const EVERYWHERE: &[&str] = &["target", "username", "insecure", "timeout", "profile", "repo-prefix"];
 
 /// A read `referee.yaml`.
 #[derive(Debug, Clone)]
@@ -102,6 +103,11 @@ fn entries(path: &Path, text: &str, map: serde_yaml_ng::Mapping, commands: &clap
         after = line - 1;
         let at = format!("{}:{line}:{col}", path.display());
         let key = raw.replace('_', "-");
+        // Secrets stay out of a file that sits next to the code (and would become the flags'
+        // shown defaults, and follow any --target given later).
+        if matches!(key.as_str(), "password" | "token") {
+            return Err(format!("{at}: {raw}: keep secrets out of referee.yaml: use REFEREE_PASSWORD / REFEREE_TOKEN, or the docker config (docker login)"));
+        }
         let value = match (&v, commands.find_subcommand(&key)) {
             (Value::Mapping(m), Some(sub)) => Val::Section(entries(path, text, m.clone(), sub, line)?),
             (Value::Null, _) => return Err(format!("{at}: {raw} has no value: give one, or remove the key")),
@@ -181,7 +187,7 @@ impl ConfigFile {
                         return Err(self.unknown(
                             e,
                             &cands,
-                            "top-level keys are `referee run`'s flags (and target, username, password, token, insecure, timeout, profile, repo-prefix for every command); another command's go under its name, e.g. `graph: { cases: 50 }`",
+                            "top-level keys are `referee run`'s flags (and target, username, insecure, timeout, profile, repo-prefix for every command); another command's go under its name, e.g. `graph: { cases: 50 }`",
                         ));
                     }
                     let mut err = None;
@@ -288,7 +294,9 @@ impl ConfigFile {
     /// The entry for `--long`, when the command line did not give that flag itself.
     fn given_by_file(&self, long: &str, args: &[OsString]) -> Option<&Entry> {
         let given = args.iter().any(|a| a.to_string_lossy() == format!("--{long}") || a.to_string_lossy().starts_with(&format!("--{long}=")));
-        if given {
+        // A value from the environment is not the file's either.
+        let from_env = std::env::var_os(format!("REFEREE_{}", long.to_ascii_uppercase().replace('-', "_"))).is_some_and(|v| !v.is_empty());
+        if given || from_env {
             return None;
         }
         self.flags().into_iter().find(|e| e.key == long)

@@ -11,6 +11,7 @@ fn main() {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // referee.yaml (or --config FILE): its values become the flags' defaults, so a flag beats
     // the environment, which beats the file.
+    QUIET.store(args.iter().any(|a| a == "-q" || a == "--quiet"), std::sync::atomic::Ordering::Relaxed);
     let mut cmd = <Cli as clap::CommandFactory>::command();
     let config = match referee::config::find(&args).map(|p| referee::config::ConfigFile::load(&p, &cmd)).transpose() {
         Ok(c) => c,
@@ -103,6 +104,9 @@ fn matrix(a: MatrixArgs) -> i32 {
 
 /// The referee.yaml read and the command line, so that a value the file gave and referee
 /// refused is said at the file's line and column.
+/// `-q`/`--quiet` was given: no remark on stderr that is not an error or a warning.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 static CONFIG: std::sync::OnceLock<(referee::config::ConfigFile, Vec<std::ffi::OsString>)> = std::sync::OnceLock::new();
 
 fn usage(msg: String) -> i32 {
@@ -265,13 +269,16 @@ async fn graph(mut a: GraphArgs) -> i32 {
 fn with_docker_credentials(conn: &ConnArgs, url: Option<&str>) -> ConnArgs {
     let mut c = ConnArgs { username: conn.username.clone(), password: conn.password.clone(), token: conn.token.clone(), insecure: conn.insecure, timeout: conn.timeout };
     let Some(url) = url else { return c };
-    if c.username.is_some() || c.password.is_some() || c.token.is_some() {
+    // A user name alone (say from referee.yaml) is no credential: the docker config may hold them.
+    if c.password.is_some() || c.token.is_some() {
         return c;
     }
     use referee::client::docker_config::{Found, host_of, lookup};
     match lookup(url) {
         Ok(Some(found)) => {
-            eprintln!("credentials for {} from {}", host_of(url), found.source());
+            if !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+                eprintln!("credentials for {} from {}", host_of(url), found.source());
+            }
             match found {
                 Found::Basic { username, password, .. } => (c.username, c.password) = (Some(username), Some(password)),
                 Found::Token { token, .. } => c.token = Some(token),
@@ -697,6 +704,9 @@ fn report_error(e: &app::AppError) -> i32 {
 /// A registry URL referee can talk to: `http` or `https` with a host.
 fn check_url(what: &str, url: &str) -> Result<(), String> {
     match reqwest::Url::parse(url) {
+        Ok(u) if !u.username().is_empty() || u.password().is_some() => {
+            Err(format!("{what}: credentials in the URL would be written into every report: give them with --username and REFEREE_PASSWORD, or the docker config"))
+        }
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
         Ok(u) => Err(format!("{what} {url:?}: referee talks to registries over http:// or https://, not {}:", u.scheme())),
         Err(e) => Err(format!("{what} {url:?} is not a URL ({e}); write it as http://host:port or https://host")),

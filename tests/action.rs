@@ -47,9 +47,11 @@ fn action_inputs_are_run_flags_and_reach_referee() {
     }
     assert_eq!(action["inputs"]["target"]["required"].as_bool(), Some(true));
     // Credentials never on the command line.
-    for secret in ["--password", "--username"] {
+    for secret in ["--password", "--username", "--token"] {
         assert!(!script.contains(secret), "{secret} on the command line");
     }
+    // Inputs reach the script through its environment, never spliced into its text.
+    assert!(!script.contains("${{"), "an expression spliced into the run script");
     // The reports are uploaded even when checks fail.
     let upload = steps.iter().find(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("actions/upload-artifact@"))).expect("upload step");
     assert_eq!(upload["if"].as_str(), Some("always()"));

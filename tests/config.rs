@@ -95,6 +95,8 @@ fn a_bad_file_is_an_error_at_its_line_and_column_and_nothing_is_sent() {
         ("filter: [ZZ9]\n", "referee.yaml:1:9: filter: --filter ZZ9 matches no check"),
         ("cases: 5\n", "referee.yaml:1:1: unknown key 'cases'"),
         ("graph:\n  casse: 5\n", "referee.yaml:2:1: unknown key 'casse' (did you mean 'cases'?): not a flag of `referee graph`"),
+        ("password: hunter2\n", "referee.yaml:1:11: password: keep secrets out of referee.yaml"),
+        ("token: t0k\n", "referee.yaml:1:8: token: keep secrets out of referee.yaml"),
     ] {
         std::fs::write(d.path().join("referee.yaml"), file).unwrap();
         let o = referee(d.path()).args(["run"]).output().unwrap();
@@ -163,6 +165,10 @@ async fn docker_config_credentials_through_a_helper_a_store_and_auths_and_no_sec
         assert!(out.contains("3 passed"), "{kind}: {out}");
         assert_no_secret(&work.path().join("r"), &[password, &basic]);
     }
+    // Credentials in a URL would be written into every report: refused before anything is sent.
+    let o = referee(bin.path()).args(["run", "--target", &format!("http://alice:{password}@{host}")]).output().unwrap();
+    assert_eq!(o.status.code(), Some(referee::exit::USAGE), "{}", text(&o));
+    assert!(!text(&o).contains(password) && text(&o).contains("credentials in the URL"), "{}", text(&o));
     // A flag beats the docker config: wrong credentials given on the command line are used.
     let work = tempfile::tempdir().unwrap();
     std::fs::write(work.path().join("config.json"), format!(r#"{{"credHelpers": {{"{host}": "referee-test"}}}}"#)).unwrap();

@@ -236,3 +236,29 @@ async fn report_html_shows_the_summary_and_a_failed_checks_transcript() {
         let _ = std::fs::copy(&shot, keep);
     }
 }
+
+/// `referee matrix` without outside registries: the embedded registry with and without the
+/// referrers API, side by side; identical reasons share one number, and nothing breaks the
+/// Markdown table.
+#[tokio::test]
+async fn matrix_of_two_embedded_runs() {
+    use referee::report::matrix::{self, Column};
+    let mut cols = vec![];
+    for (label, mode) in [("full", Mode::Full), ("legacy|no api\nnewline", Mode::Legacy)] {
+        let cfg = RunConfig { filter: vec!["pagination".into(), "C1".into(), "B3".into()], quiet: true, embedded: RegistryConfig { mode, ..Default::default() }, ..RunConfig::new(scenarios()) };
+        cols.push(Column { label: label.into(), report: app::run(cfg).await.unwrap().report });
+    }
+    let md = matrix::markdown(&cols, "two", false);
+    let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| ")).collect();
+    assert!(rows[0].starts_with("| check | full | legacy\\|no api newline |"), "{md}");
+    for r in &rows {
+        assert_eq!(r.replace("\\|", "").matches(" | ").count(), 2, "three cells: {r}");
+    }
+    let c1 = rows.iter().find(|r| r.starts_with("| C1 ")).unwrap();
+    assert!(c1.contains("| PASS | SKIP (1) |"), "{c1}");
+    let e1 = rows.iter().find(|r| r.starts_with("| E1 ")).unwrap();
+    assert!(e1.ends_with("| PASS | SKIP (1) |"), "the same reason, the same number: {e1}");
+    assert!(md.contains("1. C1, E1, E2, E3, E4, E5, E6 SKIP on legacy\\|no api newline: requires referrers-api, which the registry lacks"), "{md}");
+    let html = matrix::html(&cols, "two");
+    assert!(html.contains("<th>legacy|no api\nnewline</th>") && html.contains("title=\"requires referrers-api"), "escaped text, reasons on hover");
+}

@@ -119,7 +119,8 @@ pub fn lookup_in(path: &Path, url: &str) -> Result<Option<Found>, String> {
         pass = Some(p.to_string());
     }
     if let Some(t) = s("identitytoken") {
-        // Docker sends an identity token as the password of the token request.
+        // Docker sends an identity token as an OAuth2 refresh token; referee (no refresh-token
+        // grant) sends it as the password of the token request, which some registries accept.
         return Ok(Some(Found::Basic { username: user.unwrap_or_else(|| "<token>".into()), password: t, from }));
     }
     Ok(match (user, pass) {

@@ -65,7 +65,8 @@ pub enum ClientError {
     /// A problem that is not a request's: a file, a bound, what an answer said.
     #[error("{0}")]
     Stopped(String),
-    /// A local file could not be read or written (not the registry's doing).
+    /// Not the registry's doing: a local file that could not be read or written, or one of
+    /// referee's own bounds reached.
     #[error("{0}")]
     Local(String),
     #[error("this does not look like an OCI registry: {0}")]

@@ -72,8 +72,8 @@ pub struct Ctx<'a> {
     /// Added to every seed, so each client of a `parallel` block builds its own content.
     pub seed_suffix: String,
     /// Layouts `layout_export` wrote, by name: temporary directories, removed with the last
-    /// context that holds them.
-    pub layouts: HashMap<String, std::sync::Arc<tempfile::TempDir>>,
+    /// context that holds them, and why the export stopped if it did.
+    pub layouts: HashMap<String, (std::sync::Arc<tempfile::TempDir>, Option<String>)>,
 }
 
 impl<'a> Ctx<'a> {

@@ -25,6 +25,9 @@ pub fn parse_location(s: &str) -> Result<Location, String> {
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(format!("{s:?}: referee talks to registries over http:// or https://"));
     }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("credentials in the URL would be printed with what was copied: give them with --username and REFEREE_PASSWORD, or the docker config".into());
+    }
     let path = url.path().trim_start_matches('/');
     let (repo, reference) = if let Some((r, d)) = path.split_once('@') {
         (r.to_string(), d.to_string())

@@ -17,6 +17,8 @@ pub const MAX_MANIFESTS: usize = 10_000;
 pub const MAX_DEPTH: usize = 16;
 /// Most pages of one referrers list.
 const MAX_PAGES: usize = 100;
+/// Most requests one export sends (a registry whose lists loop cannot make it run for ever).
+pub const MAX_REQUESTS: usize = 50_000;
 
 /// How referrers are read from the source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +72,11 @@ struct Exporter<'a> {
     writer: LayoutWriter,
     out: Exported,
     copied: BTreeSet<String>,
+    /// Manifests copied, by digest, so one reached again costs no request.
+    descriptors: std::collections::BTreeMap<String, Descriptor>,
+    /// Subjects whose referrers were listed: each is listed once, however often it is reached.
+    listed: BTreeSet<String>,
+    requests: usize,
 }
 
 fn err(what: String) -> ClientError {
@@ -81,15 +88,28 @@ fn local(what: String) -> ClientError {
 }
 
 impl Exporter<'_> {
+    /// One more request, within [`MAX_REQUESTS`].
+    fn count(&mut self) -> Result<(), ClientError> {
+        self.requests += 1;
+        if self.requests > MAX_REQUESTS {
+            return Err(local(format!("referee's bound: more than {MAX_REQUESTS} requests for one export")));
+        }
+        Ok(())
+    }
+
     /// Fetches the manifest `reference`, checks it against `expect` (when it is a digest), and
     /// copies it with its blobs and children. Returns its descriptor.
     async fn manifest(&mut self, reference: &str, depth: usize) -> Result<Descriptor, ClientError> {
+        if let Some(d) = self.descriptors.get(reference) {
+            return Ok(d.clone());
+        }
         if depth > MAX_DEPTH {
-            return Err(err(format!("more than {MAX_DEPTH} levels of indexes or referrers below {reference}")));
+            return Err(local(format!("referee's bound: more than {MAX_DEPTH} levels of indexes or referrers below {reference}")));
         }
         if self.out.manifests >= MAX_MANIFESTS {
-            return Err(err(format!("more than {MAX_MANIFESTS} manifests")));
+            return Err(local(format!("referee's bound: more than {MAX_MANIFESTS} manifests")));
         }
+        self.count()?;
         let r = self.client.get_manifest(self.repo, reference).await?;
         let _ = self.client.take_transcript();
         if r.status != 200 {
@@ -117,6 +137,7 @@ impl Exporter<'_> {
         if !self.copied.insert(digest.to_string()) {
             return Ok(d);
         }
+        self.descriptors.insert(digest.to_string(), d.clone());
         self.writer.blob_as_served(&digest, &r.body).map_err(|e| local(format!("cannot write {digest}: {e}")))?;
         self.out.manifests += 1;
         for c in v.get("manifests").and_then(Value::as_array).into_iter().flatten() {
@@ -125,11 +146,13 @@ impl Exporter<'_> {
             Box::pin(self.manifest(cd, depth + 1)).await?;
         }
         let blobs = v.get("config").into_iter().chain(v.get("layers").and_then(Value::as_array).into_iter().flatten());
-        for b in blobs.filter(|_| !self.sparse) {
+        let sparse = self.sparse;
+        for b in blobs.filter(|_| !sparse) {
             let bd = b.get("digest").and_then(Value::as_str).and_then(|s| Digest::parse(s).ok()).ok_or_else(|| err(format!("a blob of {digest} has no valid digest")))?;
             if !self.copied.insert(bd.to_string()) {
                 continue;
             }
+            self.count()?;
             let r = self.client.get_blob(self.repo, &bd).await?;
             let _ = self.client.take_transcript();
             if r.status != 200 {
@@ -156,6 +179,7 @@ impl Exporter<'_> {
                 if seen.len() >= MAX_PAGES || !seen.insert(url.to_string()) {
                     break;
                 }
+                self.count()?;
                 let page = self.client.referrers_page(self.repo, url, Scope::Pull(self.repo.into())).await?;
                 let _ = self.client.take_transcript();
                 match page.response.status {
@@ -173,6 +197,7 @@ impl Exporter<'_> {
             }
         }
         self.out.used_fallback = true;
+        self.count()?;
         let r = self.client.get_manifest(self.repo, &referrers_tag(subject.as_str())).await?;
         let _ = self.client.take_transcript();
         Ok(if r.status == 200 { r.json().map(|v| entries(&v)).unwrap_or_default() } else { vec![] })
@@ -180,8 +205,11 @@ impl Exporter<'_> {
 
     /// Copies every referrer of `subject`, and theirs, recursively.
     async fn referrers(&mut self, subject: &Digest, depth: usize) -> Result<(), ClientError> {
+        if !self.listed.insert(subject.to_string()) {
+            return Ok(());
+        }
         if depth > MAX_DEPTH {
-            return Err(err(format!("referrers more than {MAX_DEPTH} levels deep below {subject}")));
+            return Err(local(format!("referee's bound: referrers more than {MAX_DEPTH} levels deep below {subject}")));
         }
         for listed in self.list(subject).await? {
             if depth == 0 && self.filter.is_some_and(|f| listed.artifact_type.as_deref() != Some(f)) {
@@ -222,6 +250,9 @@ pub async fn export_with(client: &Client, repo: &str, reference: &str, to: &Path
         writer,
         out: Exported::default(),
         copied: BTreeSet::new(),
+        descriptors: Default::default(),
+        listed: BTreeSet::new(),
+        requests: 0,
     };
     let subject = x.manifest(reference, 0).await?;
     x.referrers(&subject.digest, 0).await?;

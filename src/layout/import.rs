@@ -51,6 +51,11 @@ fn err(msg: String) -> ClientError {
     ClientError::Stopped(msg)
 }
 
+/// A local file problem: the harness's, not the registry's.
+fn local(msg: String) -> ClientError {
+    ClientError::Local(msg)
+}
+
 /// Whether `name` follows the referrers tag schema (`<alg>-<hex>`).
 pub fn is_referrers_tag(name: &str) -> bool {
     name.split_once('-').is_some_and(|(alg, hex)| matches!(alg, "sha256" | "sha512") && !hex.is_empty() && hex.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)))
@@ -69,7 +74,7 @@ struct Importer<'a> {
 impl Importer<'_> {
     fn read(&self, d: &Digest) -> Result<Vec<u8>, ClientError> {
         let path = self.dir.join("blobs").join(d.algorithm()).join(d.encoded());
-        let bytes = std::fs::read(&path).map_err(|e| err(format!("{} (needed to import {d}): {e}", path.display())))?;
+        let bytes = std::fs::read(&path).map_err(|e| local(format!("{} (needed to import {d}): {e}", path.display())))?;
         if !d.verify(&bytes) {
             return Err(err(format!("{} does not hash to {d}", path.display())));
         }
@@ -115,11 +120,12 @@ impl Importer<'_> {
             }
             _ => self.read(d)?,
         };
+        // Recorded before it is sent: an answer lost on the way still leaves it to clean up.
+        self.out.blobs.push(d.clone());
         let r = self.client.push_blob(self.repo, &Blob { media_type: media_type.to_string(), bytes, digest: d.clone() }).await?;
         if r.status != 201 {
             return Err(err(format!("uploading the blob {d} answered {}", r.describe())));
         }
-        self.out.blobs.push(d.clone());
         Ok(())
     }
 
@@ -150,15 +156,16 @@ impl Importer<'_> {
         // The blobs are there now; the manifest goes alone.
         let built = Built::from_parts(media_type, bytes, vec![]).map_err(|e| err(format!("{digest}: {e}")))?;
         let reference = tag.map_or_else(|| digest.to_string(), str::to_string);
+        // Recorded before it is sent, like blobs.
+        if first {
+            self.out.written.push(built.clone());
+        }
         let r = self.client.push_built(self.repo, &built, &reference).await?;
         let _ = self.client.take_transcript();
         if r.status != 201 {
             return Err(err(format!("pushing {digest} as {reference} answered {}", r.describe())));
         }
         self.out.pushed.push((digest.clone(), tag.map(str::to_string)));
-        if first {
-            self.out.written.push(built.clone());
-        }
         if first && built.subject.is_some() && r.header("oci-subject").is_none() {
             match referrers_tag::attach(self.client, self.repo, &built).await? {
                 Ok(index) => {
@@ -194,7 +201,7 @@ impl Importer<'_> {
     /// index of the layout names.
     async fn all(&mut self) -> Result<(), ClientError> {
         let (dir, x) = (self.dir, self);
-        let text = std::fs::read_to_string(dir.join("index.json")).map_err(|e| err(format!("{}/index.json: {e}", dir.display())))?;
+        let text = std::fs::read_to_string(dir.join("index.json")).map_err(|e| local(format!("{}/index.json: {e}", dir.display())))?;
         let index: Value = serde_json::from_str(&text).map_err(|e| err(format!("{}/index.json: {e}", dir.display())))?;
         let entries = index.get("manifests").and_then(Value::as_array).cloned().unwrap_or_default();
         // Referrers last, so a registry that checks (or a client that reads) finds the subject first.

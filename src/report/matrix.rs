@@ -106,7 +106,7 @@ fn short_reason(r: &str) -> String {
 
 /// Text safe inside a Markdown table cell.
 fn md_cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace(['\n', '\r'], " ").replace('|', "\\|").replace('<', "&lt;").replace('>', "&gt;").replace('`', "'")
 }
 
 /// `matrix.html`.
@@ -162,7 +162,7 @@ pub fn markdown(cols: &[Column], title: &str, only_broken: bool) -> String {
     let mut out = format!("## {}\n\n", md_cell(title));
     for c in cols {
         let r = &c.report;
-        let _ = writeln!(out, "- **{}**: {} · profile `{}` · run `{}` · {}", md_cell(&c.label), md_cell(&r.target), r.profile, r.run_id, super::html::utc(r.started_unix_ms));
+        let _ = writeln!(out, "- **{}**: {} · profile `{}` · run `{}` · {}", md_cell(&c.label), md_cell(&r.target), md_cell(&r.profile), md_cell(&r.run_id), super::html::utc(r.started_unix_ms));
     }
     out.push('\n');
     let all = rows(cols);
@@ -204,13 +204,13 @@ pub fn markdown(cols: &[Column], title: &str, only_broken: bool) -> String {
                     }
                 })
                 .collect();
-            let _ = writeln!(out, "| {} {} | {} |", r.id, md_cell(&cut(r.title, 80)), cells.join(" | "));
+            let _ = writeln!(out, "| {} {} | {} |", md_cell(r.id), md_cell(&cut(r.title, 80)), cells.join(" | "));
         }
     }
     if !notes.is_empty() {
         out.push_str("\n**Reasons**\n\n");
         for (i, (label, verdict, why, ids)) in notes.iter().enumerate() {
-            let _ = writeln!(out, "{}. {} {verdict} on {label}: {}", i + 1, ids.join(", "), md_cell(why));
+            let _ = writeln!(out, "{}. {} {verdict} on {}: {}", i + 1, md_cell(&ids.join(", ")), md_cell(label), md_cell(why));
         }
     }
     out.push('\n');
@@ -230,7 +230,7 @@ mod tests {
 
     #[test]
     fn markdown_cells_cannot_break_the_table() {
-        assert_eq!(md_cell("a|b<c>"), "a\\|b&lt;c&gt;");
+        assert_eq!(md_cell("a|b<c>\n`x`"), "a\\|b&lt;c&gt; 'x'");
         assert_eq!(cut("x\ny", 10), "x y");
         assert_eq!(cut("abcdef", 3), "abc…");
     }

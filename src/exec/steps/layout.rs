@@ -36,15 +36,20 @@ pub async fn export(ctx: &mut Ctx<'_>, l: &LayoutExport) -> Result<Observation, 
     };
     // A stopped export leaves no index.json: the check says so (M1), the judge says why.
     let checked = check::check(dir.path());
-    ctx.layouts.insert(l.r#as.clone(), Arc::new(dir));
+    ctx.layouts.insert(l.r#as.clone(), (Arc::new(dir), stopped.clone()));
     Ok(Observation { layout: Some(LayoutObservation { check: Some(checked), stopped, imported: false }), ..Default::default() })
 }
 
 pub async fn import(ctx: &mut Ctx<'_>, l: &LayoutImport) -> Result<Observation, ClientError> {
     let repo = ctx.repo(l.repo);
-    let Some(dir) = ctx.layouts.get(&l.from).cloned() else {
-        return Err(ClientError::Stopped(format!("no layout named '{}' was written", l.from)));
+    let Some((dir, export_stopped)) = ctx.layouts.get(&l.from).cloned() else {
+        return Err(ClientError::Local(format!("no layout named '{}' was written", l.from)));
     };
+    // An export that stopped left an incomplete layout: importing it would only say less.
+    if let Some(why) = export_stopped {
+        let stopped = Some(format!("the layout '{}' is incomplete: its export stopped: {why}", l.from));
+        return Ok(Observation { layout: Some(LayoutObservation { check: None, stopped, imported: true }), ..Default::default() });
+    }
     let mut done = import::Imported::default();
     let outcome = import::import_into(ctx.client, &repo, dir.path(), None, &mut done).await;
     let _ = ctx.client.take_transcript();
