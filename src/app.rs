@@ -340,7 +340,8 @@ pub async fn run(cfg: RunConfig) -> Result<RunOutput, AppError> {
     let progress = report::progress::ScenarioProgress::new(quiet);
     let opts = RunOptions { stop: Some(stop), run_id: Some(run_id), jobs: cfg.jobs, progress: Some(progress.sink()), ..opts };
     let rep = exec::run(&plan, &client, &opts, &mut |ev| {
-        if !quiet {
+        // Quiet or not, a run that cannot start says why (once).
+        if !quiet || matches!(ev, exec::RunEvent::RunFailed { .. }) {
             progress.suspend(|| term.event(ev))
         }
     })

@@ -159,9 +159,6 @@ async fn run(mut a: RunArgs) -> i32 {
     match app::run(cfg).await {
         Ok(out) => {
             if quiet {
-                if let Some(e) = &out.report.run_error {
-                    eprintln!("error: {e}");
-                }
                 referee::report::Terminal::new(false).summary(&out.report, &out.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>());
             }
             job_summary(&out.report);
