@@ -109,18 +109,6 @@ pub fn counts<'a>(checks: impl IntoIterator<Item = &'a CheckResult> + Clone) -> 
     SHOWN.iter().map(|o| (*o, checks.clone().into_iter().filter(|c| c.outcome == *o).count())).collect()
 }
 
-/// The areas in the order their first check appears, each with its checks.
-pub fn by_area(checks: &[CheckResult]) -> Vec<(&str, Vec<&CheckResult>)> {
-    let mut out: Vec<(&str, Vec<&CheckResult>)> = vec![];
-    for c in checks.iter().filter(|c| c.outcome != Outcome::Disabled) {
-        match out.iter_mut().find(|(a, _)| *a == c.info.area) {
-            Some((_, v)) => v.push(c),
-            None => out.push((c.info.area.as_str(), vec![c])),
-        }
-    }
-    out
-}
-
 /// One check; `anchor` prefixes its element id (a check appears under "Failed" and in its area).
 fn check_html(c: &CheckResult, anchor: &str, out: &mut String) {
     let cls = class(c.outcome);
@@ -228,7 +216,7 @@ pub fn render_with(report: &RunReport, title: &str, extra: &[(String, String)]) 
         }
     }
     body.push_str("<h2>Checks by area</h2>\n");
-    for (area, checks) in by_area(&report.checks) {
+    for (area, checks) in super::by_area(&report.checks) {
         let c = counts(checks.iter().copied());
         let tally: Vec<String> = c.iter().filter(|(_, n)| *n > 0).map(|(o, n)| format!("{n} {}", o.label())).collect();
         let open = if checks.iter().any(|c| matches!(c.outcome, Outcome::Failed | Outcome::Errored | Outcome::Warned)) { " open" } else { "" };

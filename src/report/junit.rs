@@ -1,6 +1,6 @@
 //! JUnit XML through quick-junit, valid against the Jenkins JUnit schema every CI reader
-//! accepts (`tests/fixtures/junit/jenkins-junit.xsd`): one testsuite per catalogue area (the
-//! classname), one testcase per check with its time and `status` (referee's verdict:
+//! accepts (`tests/fixtures/junit/jenkins-junit.xsd`): one testsuite per catalogue area in the
+//! library's order (the classname), one testcase per check with its time and `status` (referee's verdict:
 //! `passed`, `warned`, …); `<failure>` for Failed, `<skipped>reason</skipped>` for Skipped,
 //! `<error>` for Errored; a Warned check (a broken SHOULD or reading) passes, with `WARN:
 //! reason` first in its system-out. The schema allows properties only on a testsuite, so the
@@ -16,21 +16,16 @@ use std::time::Duration;
 pub fn build(report: &RunReport) -> Report {
     let mut r = Report::new("referee");
     r.set_time(Duration::from_millis(report.duration_ms));
-    // One suite per area, in the order the library first names it (a Vec: areas are few).
-    let mut suites: Vec<(String, TestSuite)> = vec![];
-    for c in &report.checks {
-        let at = match suites.iter().position(|(a, _)| *a == c.info.area) {
-            Some(i) => i,
-            None => {
-                suites.push((c.info.area.clone(), suite_for(report, &c.info.area)));
-                suites.len() - 1
+    let mut suites: Vec<TestSuite> = vec![];
+    for (area, checks) in super::by_area(&report.checks) {
+        let mut suite = suite_for(report, area);
+        for c in checks {
+            if let Some(tc) = testcase(c) {
+                suite.add_properties(check_properties(c));
+                suite.add_test_case(tc);
             }
-        };
-        let suite = &mut suites[at].1;
-        if let Some(tc) = testcase(c) {
-            suite.add_properties(check_properties(c));
-            suite.add_test_case(tc);
         }
+        suites.push(suite);
     }
     let mut residue = String::new();
     for res in &report.residue {
@@ -39,7 +34,6 @@ pub fn build(report: &RunReport) -> Report {
     if let Some(e) = &report.run_error {
         residue.push_str(&format!("run error: {e}\n"));
     }
-    let mut suites: Vec<TestSuite> = suites.into_iter().map(|(_, s)| s).collect();
     // A run that stopped before any check (no checks to error): one errored testcase says why,
     // so CI does not read an empty report as a pass.
     if let (true, Some(e)) = (suites.is_empty(), &report.run_error) {

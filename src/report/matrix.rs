@@ -73,15 +73,10 @@ fn rows(cols: &[Column]) -> Vec<(&str, Vec<Row<'_>>)> {
 
 /// "12 PASS · 1 FAIL" for the results of one column in one area.
 fn tally<'a>(cells: impl Iterator<Item = Option<&'a CheckResult>>) -> String {
-    let mut n: BTreeMap<usize, (Outcome, usize)> = BTreeMap::new();
-    for c in cells.flatten() {
-        let i = super::html::SHOWN.iter().position(|o| *o == c.outcome).unwrap_or(9);
-        n.entry(i).or_insert((c.outcome, 0)).1 += 1;
-    }
-    if n.is_empty() {
-        return "—".into();
-    }
-    n.values().map(|(o, k)| format!("{k} {}", o.label())).collect::<Vec<_>>().join(" · ")
+    let present: Vec<&CheckResult> = cells.flatten().collect();
+    let counts = super::html::counts(present.iter().copied());
+    let shown: Vec<String> = counts.iter().filter(|(_, n)| *n > 0).map(|(o, n)| format!("{n} {}", o.label())).collect();
+    if shown.is_empty() { "—".into() } else { shown.join(" · ") }
 }
 
 /// The reason a cell shows (the title for a pass).
@@ -94,13 +89,12 @@ fn cut(s: &str, n: usize) -> String {
     if one_line.chars().count() <= n { one_line } else { format!("{}…", one_line.chars().take(n).collect::<String>()) }
 }
 
-/// A reason without what the reports keep anyway: a Skip for a capability the probe found
-/// missing says which (the probe's own observation is long and the same for every such check).
-fn short_reason(r: &str) -> String {
-    const LACKS: &str = ", which the registry lacks";
-    match (r.starts_with("requires "), r.find(LACKS)) {
-        (true, Some(i)) => r[..i + LACKS.len()].to_string(),
-        _ => r.to_string(),
+/// The reason a note gives: for a check Skipped because the probe found a capability missing,
+/// which one (the probe's observation is long, kept in the reports, and the same for them all).
+fn note_reason(c: &CheckResult, lacking: &[String]) -> String {
+    match super::lacking_capability(&c.info.requires, lacking).filter(|_| c.outcome == Outcome::Skipped) {
+        Some(cap) => format!("requires {cap}, which the registry lacks"),
+        None => reason(c).to_string(),
     }
 }
 
@@ -188,7 +182,7 @@ pub fn markdown(cols: &[Column], title: &str, only_broken: bool) -> String {
                     None => "—".to_string(),
                     Some(c) if c.outcome == Outcome::Passed => "PASS".to_string(),
                     Some(c) => {
-                        let why = cut(&short_reason(reason(c)), NOTE_CHARS);
+                        let why = cut(&note_reason(c, &super::lacking(&col.report)), NOTE_CHARS);
                         let key = (col.label.clone(), c.outcome.label().to_string(), why);
                         let n = match notes.iter().position(|(l, v, w, _)| (l, v, w) == (&key.0, &key.1, &key.2)) {
                             Some(i) => {

@@ -8,7 +8,7 @@ use std::io::{IsTerminal, Write};
 /// (the executor checks capabilities first): the terminal refers to the probe's line instead of
 /// repeating its observation (the reports keep it).
 fn lacking_line(requires: &[crate::scenario::Capability], lacking: &[String]) -> Option<String> {
-    let cap = requires.iter().map(|c| c.name()).find(|c| lacking.iter().any(|l| l == c))?;
+    let cap = super::lacking_capability(requires, lacking)?;
     Some(format!("requires {cap}, which the registry lacks (see the probe's {cap} line above)"))
 }
 
