@@ -34,7 +34,7 @@ pub const REFERRER_CONVERT: &str = "org.opencontainers.image.referrer.convert";
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
-    /// Worth knowing (a missing blob the spec allows).
+    /// Worth knowing, no verdict: a missing blob the spec allows, a bound referee reached.
     Info,
     /// A SHOULD or a reading broken.
     Warn,
@@ -173,7 +173,7 @@ impl Checker<'_> {
             for f in files {
                 seen += 1;
                 if seen > MAX_ENTRIES {
-                    self.add("M1", Severity::Warn, "blobs", (0, 0), format!("more than {MAX_ENTRIES} blob files: the rest were not checked"));
+                    self.add("M1", Severity::Info, "blobs", (0, 0), format!("referee's bound: more than {MAX_ENTRIES} blob files, the rest were not checked"));
                     return;
                 }
                 let enc = f.file_name().to_string_lossy().to_string();
@@ -284,7 +284,7 @@ impl Checker<'_> {
         while let Some((d, file, ftext, top_level)) = queue.pop_front() {
             self.out.descriptors += 1;
             if self.out.descriptors > MAX_ENTRIES {
-                self.add("M1", Severity::Warn, &file, (0, 0), format!("more than {MAX_ENTRIES} descriptors: the rest were not checked"));
+                self.add("M1", Severity::Info, &file, (0, 0), format!("referee's bound: more than {MAX_ENTRIES} descriptors, the rest were not checked"));
                 break;
             }
             let digest_s = d.get("digest").and_then(Value::as_str).unwrap_or("");
