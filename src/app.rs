@@ -372,3 +372,31 @@ pub async fn run(cfg: RunConfig) -> Result<RunOutput, AppError> {
     }
     Ok(RunOutput { report: rep, files })
 }
+
+/// `conn` as given, or — without a password or token from a flag, the environment or
+/// referee.yaml — with the credentials the docker config holds for `url`'s host (a warning,
+/// not an error, when the docker config is broken: docker itself would stop, but the registry
+/// may need no credentials). Says where they came from unless `quiet`; never what they are.
+pub fn with_docker_credentials(conn: &crate::cli::ConnArgs, url: Option<&str>, quiet: bool) -> crate::cli::ConnArgs {
+    let mut c = conn.clone();
+    let Some(url) = url else { return c };
+    // A user name alone (say from referee.yaml) is no credential: the docker config may hold them.
+    if c.password.is_some() || c.token.is_some() {
+        return c;
+    }
+    use crate::client::docker_config::{Found, host_of, lookup};
+    match lookup(url) {
+        Ok(Some(found)) => {
+            if !quiet {
+                eprintln!("credentials for {} from {}", host_of(url), found.source());
+            }
+            match found {
+                Found::Basic { username, password, .. } => (c.username, c.password) = (Some(username), Some(password)),
+                Found::Token { token, .. } => c.token = Some(token),
+            }
+        }
+        Ok(None) => {}
+        Err(e) => eprintln!("warning: the docker config: {e}; going on without its credentials"),
+    }
+    c
+}

@@ -59,7 +59,7 @@ pub enum Command {
 }
 
 /// How to reach a registry: credentials, TLS, timeout (shared by `run` and `probe`).
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct ConnArgs {
     #[arg(long, env = "REFEREE_USERNAME")]
     pub username: Option<String>,
@@ -76,6 +76,19 @@ pub struct ConnArgs {
     /// Per-request timeout in seconds (at least 1).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..), env = "REFEREE_TIMEOUT")]
     pub timeout: u64,
+}
+
+/// A repository of a registry, and how to reach it (`layout export`, `layout import`).
+#[derive(Debug, clap::Args)]
+pub struct RepoTarget {
+    /// Registry base URL, e.g. http://127.0.0.1:5000.
+    #[arg(long, env = "REFEREE_TARGET")]
+    pub target: String,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// The repository, e.g. team/app.
+    #[arg(long)]
+    pub repo: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -431,14 +444,8 @@ pub enum LayoutCommand {
     /// Export a manifest (with its blobs and children) and all its referrers, recursively,
     /// from a registry into an OCI image layout, writing all three referrer conventions.
     Export {
-        /// Registry base URL, e.g. http://127.0.0.1:5000.
-        #[arg(long, env = "REFEREE_TARGET")]
-        target: String,
         #[command(flatten)]
-        conn: ConnArgs,
-        /// The repository, e.g. team/app.
-        #[arg(long)]
-        repo: String,
+        at: RepoTarget,
         /// A tag or a digest.
         #[arg(long = "ref")]
         reference: String,
@@ -456,13 +463,7 @@ pub enum LayoutCommand {
     Import {
         /// The layout's directory.
         dir: PathBuf,
-        /// Registry base URL, e.g. http://127.0.0.1:5000.
-        #[arg(long, env = "REFEREE_TARGET")]
-        target: String,
         #[command(flatten)]
-        conn: ConnArgs,
-        /// The repository, e.g. team/app.
-        #[arg(long)]
-        repo: String,
+        at: RepoTarget,
     },
 }

@@ -127,6 +127,14 @@ fn entries(path: &Path, text: &str, map: serde_yaml_ng::Mapping, commands: &clap
     Ok(out)
 }
 
+/// `cmd` with its subcommand `name` replaced by what `f` makes of it, or `f`'s error (clap's
+/// `mut_subcommand` takes no fallible edit).
+fn try_sub(cmd: clap::Command, name: &str, f: impl FnOnce(clap::Command) -> Result<clap::Command, String>) -> Result<clap::Command, String> {
+    let Some(sub) = cmd.find_subcommand(name).cloned() else { return Ok(cmd) };
+    let edited = f(sub)?;
+    Ok(cmd.mut_subcommand(name, |_| edited))
+}
+
 /// The long flag names of `cmd` (not its subcommands').
 fn longs(cmd: &clap::Command) -> Vec<&str> {
     cmd.get_arguments().filter_map(|a| a.get_long()).filter(|l| *l != "config").collect()
@@ -165,20 +173,7 @@ impl ConfigFile {
         let commands: Vec<String> = cmd.get_subcommands().map(|s| s.get_name().to_string()).collect();
         for e in &self.entries {
             match &e.value {
-                Val::Section(inner) => {
-                    let name = e.key.clone();
-                    let mut err = None;
-                    cmd = cmd.mut_subcommand(&name, |s| match self.section(s.clone(), inner, &name) {
-                        Ok(s) => s,
-                        Err(x) => {
-                            err = Some(x);
-                            s
-                        }
-                    });
-                    if let Some(x) = err {
-                        return Err(x);
-                    }
-                }
+                Val::Section(inner) => cmd = try_sub(cmd, &e.key, |s| self.section(s, inner, &e.key))?,
                 Val::Flag(values) if EVERYWHERE.contains(&e.key.as_str()) => cmd = self.everywhere(cmd, e, values)?,
                 Val::Flag(values) => {
                     if !run_longs.contains(&e.key) {
@@ -190,17 +185,7 @@ impl ConfigFile {
                             "top-level keys are `referee run`'s flags (and target, username, insecure, timeout, profile, repo-prefix for every command); another command's go under its name, e.g. `graph: { cases: 50 }`",
                         ));
                     }
-                    let mut err = None;
-                    cmd = cmd.mut_subcommand("run", |r| match self.set(r.clone(), e, values) {
-                        Ok(r) => r,
-                        Err(x) => {
-                            err = Some(x);
-                            r
-                        }
-                    });
-                    if let Some(x) = err {
-                        return Err(x);
-                    }
+                    cmd = try_sub(cmd, "run", |r| self.set(r, e, values))?;
                 }
             }
         }
@@ -212,19 +197,8 @@ impl ConfigFile {
         for e in inner {
             match &e.value {
                 Val::Section(deeper) => {
-                    let sub = e.key.clone();
-                    let mut err = None;
-                    let label = format!("{name} {sub}");
-                    cmd = cmd.mut_subcommand(&sub, |s| match self.section(s.clone(), deeper, &label) {
-                        Ok(s) => s,
-                        Err(x) => {
-                            err = Some(x);
-                            s
-                        }
-                    });
-                    if let Some(x) = err {
-                        return Err(x);
-                    }
+                    let label = format!("{name} {}", e.key);
+                    cmd = try_sub(cmd, &e.key, |s| self.section(s, deeper, &label))?;
                 }
                 Val::Flag(values) => {
                     if !longs(&cmd).contains(&e.key.as_str()) {
@@ -245,17 +219,7 @@ impl ConfigFile {
         }
         let subs: Vec<String> = cmd.get_subcommands().map(|s| s.get_name().to_string()).collect();
         for name in subs {
-            let mut err = None;
-            cmd = cmd.mut_subcommand(&name, |s| match self.everywhere(s.clone(), e, values) {
-                Ok(s) => s,
-                Err(x) => {
-                    err = Some(x);
-                    s
-                }
-            });
-            if let Some(x) = err {
-                return Err(x);
-            }
+            cmd = try_sub(cmd, &name, |s| self.everywhere(s, e, values))?;
         }
         Ok(cmd)
     }

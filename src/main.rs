@@ -1,7 +1,10 @@
-//! Thin: parse the command line, call the library, map the outcome to an exit code.
+//! Thin: parse the command line, call the library, map the outcome to an exit code. The
+//! handlers of `layout`, `copy` and `matrix` are in `commands/`.
+
+mod commands;
 
 use referee::app::{self, RunConfig};
-use referee::cli::{AdminAction, AdminArgs, Cli, Command, ConnArgs, CopyArgs, GraphArgs, LayoutArgs, LayoutCommand, LoadArgs, LoadCommand, MatrixArgs, ProbeArgs, RunArgs, ServeArgs};
+use referee::cli::{AdminAction, AdminArgs, Cli, Command, ConnArgs, GraphArgs, LoadArgs, LoadCommand, ProbeArgs, RunArgs, ServeArgs};
 use referee::client::{Client, ClientConfig};
 use referee::exit;
 use referee::registry::{AuthMode, EmbeddedRegistry, Faults, Mode, RegistryConfig};
@@ -59,54 +62,19 @@ fn main() {
             Command::Probe(a) => probe(a).await,
             Command::Load(a) => load(a).await,
             Command::Graph(a) => graph(a).await,
-            Command::Layout(a) => layout(a).await,
-            Command::Copy(a) => copy(a).await,
-            Command::Matrix(a) => matrix(a),
+            Command::Layout(a) => commands::layout::layout(a).await,
+            Command::Copy(a) => commands::layout::copy(a).await,
+            Command::Matrix(a) => commands::reports::matrix(a),
         }
     });
     std::process::exit(code);
 }
 
-/// `referee matrix [LABEL=]RESULTS.json…`: matrix.html and matrix.md in --report-dir.
-fn matrix(a: MatrixArgs) -> i32 {
-    use referee::report::matrix::{self, Column};
-    let mut cols = vec![];
-    for arg in &a.results {
-        // `LABEL=PATH`, unless the whole argument is a file (a path may hold `=`).
-        let (label, path) = match arg.split_once('=') {
-            Some((l, p)) if !std::path::Path::new(arg).is_file() && !l.is_empty() => (Some(l.to_string()), p),
-            _ => (None, arg.as_str()),
-        };
-        let report = match referee::report::json::read(std::path::Path::new(path)) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("error: {path}: not a referee results.json ({e}); nothing was written");
-                return exit::INVALID_INPUT;
-            }
-        };
-        cols.push(Column { label: label.unwrap_or_else(|| matrix::default_label(&report)), report });
-    }
-    matrix::unique_labels(&mut cols);
-    if let Err(e) = std::fs::create_dir_all(&a.report_dir) {
-        eprintln!("error: cannot create {}: {e}", a.report_dir.display());
-        return exit::HARNESS_ERROR;
-    }
-    let (html, md) = (a.report_dir.join("matrix.html"), a.report_dir.join("matrix.md"));
-    let written = std::fs::write(&html, matrix::html(&cols, &a.title)).and_then(|_| std::fs::write(&md, matrix::markdown(&cols, &a.title, false)));
-    if let Err(e) = written {
-        eprintln!("error: cannot write the matrix: {e}");
-        return exit::HARNESS_ERROR;
-    }
-    println!("{} registries: {}", cols.len(), cols.iter().map(|c| c.label.as_str()).collect::<Vec<_>>().join(", "));
-    println!("wrote {}\nwrote {}", html.display(), md.display());
-    exit::SUCCESS
-}
-
-/// The referee.yaml read and the command line, so that a value the file gave and referee
-/// refused is said at the file's line and column.
 /// `-q`/`--quiet` was given: no remark on stderr that is not an error or a warning.
 static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// The referee.yaml read and the command line, so that a value the file gave and referee
+/// refused is said at the file's line and column.
 static CONFIG: std::sync::OnceLock<(referee::config::ConfigFile, Vec<std::ffi::OsString>)> = std::sync::OnceLock::new();
 
 fn usage(msg: String) -> i32 {
@@ -161,21 +129,10 @@ async fn run(mut a: RunArgs) -> i32 {
             if quiet {
                 referee::report::Terminal::new(false).summary(&out.report, &out.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>());
             }
-            job_summary(&out.report);
+            commands::reports::job_summary(&out.report);
             if out.report.interrupted { exit::INTERRUPTED } else { exit::for_outcome(out.report.outcome(), fail_on) }
         }
         Err(e) => report_error(&e),
-    }
-}
-
-/// On GitHub Actions (`$GITHUB_STEP_SUMMARY` set), the run's summary is appended to the job's
-/// page: totals per area, and every check that did not pass with its reason.
-fn job_summary(report: &referee::exec::RunReport) {
-    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else { return };
-    let summary = referee::report::matrix::job_summary(report);
-    let appended = std::fs::OpenOptions::new().create(true).append(true).open(&path).and_then(|mut f| std::io::Write::write_all(&mut f, summary.as_bytes()));
-    if let Err(e) = appended {
-        eprintln!("warning: cannot append the job summary to {}: {e}", std::path::Path::new(&path).display());
     }
 }
 
@@ -260,236 +217,9 @@ async fn graph(mut a: GraphArgs) -> i32 {
     }
 }
 
-/// Without credentials from a flag, the environment or referee.yaml, those the docker config
-/// holds for `url`'s host (a warning, not an error, when the docker config is broken: docker
-/// itself would stop, but the registry may need no credentials).
+/// [`app::with_docker_credentials`], quiet as the command line asked.
 fn with_docker_credentials(conn: &ConnArgs, url: Option<&str>) -> ConnArgs {
-    let mut c = ConnArgs { username: conn.username.clone(), password: conn.password.clone(), token: conn.token.clone(), insecure: conn.insecure, timeout: conn.timeout };
-    let Some(url) = url else { return c };
-    // A user name alone (say from referee.yaml) is no credential: the docker config may hold them.
-    if c.password.is_some() || c.token.is_some() {
-        return c;
-    }
-    use referee::client::docker_config::{Found, host_of, lookup};
-    match lookup(url) {
-        Ok(Some(found)) => {
-            if !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
-                eprintln!("credentials for {} from {}", host_of(url), found.source());
-            }
-            match found {
-                Found::Basic { username, password, .. } => (c.username, c.password) = (Some(username), Some(password)),
-                Found::Token { token, .. } => c.token = Some(token),
-            }
-        }
-        Ok(None) => {}
-        Err(e) => eprintln!("warning: the docker config: {e}; going on without its credentials"),
-    }
-    c
-}
-
-/// A client of `url` with the command line's credentials (or the docker config's) and TLS choice.
-fn conn_client(url: &str, conn: &ConnArgs) -> Result<Client, String> {
-    let conn = &with_docker_credentials(conn, Some(url));
-    Client::new(ClientConfig {
-        username: conn.username.clone(),
-        password: conn.password.clone(),
-        token: conn.token.clone(),
-        insecure: conn.insecure,
-        timeout: Duration::from_secs(conn.timeout),
-        ..ClientConfig::new(url)
-    })
-    .map_err(|e| e.to_string())
-}
-
-/// `referee copy SRC DST [--referrers] [--filter T]`.
-async fn copy(a: CopyArgs) -> i32 {
-    use referee::layout::copy::{copy, parse_location};
-    let (src, dst) = match (parse_location(&a.src), parse_location(&a.dst)) {
-        (Ok(s), Ok(d)) => (s, d),
-        (Err(e), _) | (_, Err(e)) => return usage(e),
-    };
-    let (sc, dc) = match (conn_client(&src.base, &a.conn), conn_client(&dst.base, &a.conn)) {
-        (Ok(s), Ok(d)) => (s, d),
-        (Err(e), _) | (_, Err(e)) => return usage(e),
-    };
-    match copy(&sc, &src, &dc, &dst, a.referrers, a.filter.as_deref()).await {
-        Ok(c) => {
-            if let (Some(f), true) = (&a.filter, c.exported.referrers.is_empty()) {
-                eprintln!("warning: no referrer of {} has artifactType {f}: only the manifest itself was copied", src.repo);
-            }
-            for (d, tag) in &c.imported.pushed {
-                println!("copied {d}{}", tag.as_ref().map_or(String::new(), |t| format!(" as {}:{t}", dst.repo)));
-            }
-            for d in &c.imported.attached {
-                println!("added {d} to its subject's referrers tag (the destination answered without OCI-Subject)");
-            }
-            println!(
-                "{} manifest(s) and {} blob(s) read from {}/{}, {} referrer(s){}; {} push(es) and {} blob(s) ({} mounted from {}) to {}/{}",
-                c.exported.manifests,
-                c.exported.blobs + c.imported.fetched,
-                src.base,
-                src.repo,
-                c.exported.referrers.len(),
-                if c.exported.used_fallback { " (from the referrers tag)" } else { "" },
-                c.imported.pushed.len(),
-                c.imported.blobs.len(),
-                c.imported.mounted.len(),
-                src.repo,
-                dst.base,
-                dst.repo
-            );
-            exit::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: the copy stopped: {e}\n  anything already pushed stays there (pushing it again is harmless)");
-            exit::HARNESS_ERROR
-        }
-    }
-}
-
-/// `referee layout check` and `referee layout export`.
-async fn layout(a: LayoutArgs) -> i32 {
-    use referee::layout;
-    match a.command {
-        LayoutCommand::Check { dir, report_dir, quiet } => {
-            if !dir.is_dir() {
-                eprintln!("error: {} is not a directory (an OCI image layout is one); nothing was checked", dir.display());
-                return exit::INVALID_INPUT;
-            }
-            let started = std::time::Instant::now();
-            let found = layout::check::check(&dir);
-            for f in &found.findings {
-                eprintln!("{}/{f}", dir.display());
-            }
-            let report = layout::to_report(&dir, &found, started.elapsed().as_millis() as u64);
-            let term = referee::report::Terminal::new(false);
-            if !quiet {
-                for c in &report.checks {
-                    term.event(referee::exec::RunEvent::CheckFinished(c));
-                }
-                for r in &found.referrers {
-                    println!("referrer {} of {} ({}, via {})", r.referrer, r.subject, r.artifact_type.as_deref().unwrap_or("no artifactType"), r.via);
-                }
-            }
-            let mut files = vec![];
-            if let Err(e) = std::fs::create_dir_all(&report_dir) {
-                eprintln!("error: cannot create {}: {e}", report_dir.display());
-                return exit::HARNESS_ERROR;
-            }
-            let (junit, json, html) = (report_dir.join("layout-junit.xml"), report_dir.join("layout-results.json"), report_dir.join("layout-report.html"));
-            let written = referee::report::junit::write(&report, &junit)
-                .and_then(|_| referee::report::json::write(&report, &json))
-                .and_then(|_| referee::report::html::write(&report, "referee layout check", &html));
-            if let Err(e) = written {
-                eprintln!("error: cannot write the reports: {e}");
-                return exit::HARNESS_ERROR;
-            }
-            files.extend([junit.display().to_string(), json.display().to_string(), html.display().to_string()]);
-            term.summary(&report, &files);
-            exit::for_outcome(report.outcome(), exit::FailOn::Fail)
-        }
-        LayoutCommand::Import { dir, target, conn, repo } => {
-            if let Err(e) = check_url("--target", &target) {
-                return usage(e);
-            }
-            if !dir.join("index.json").is_file() {
-                eprintln!("error: {} has no index.json: not an OCI image layout; nothing was sent", dir.display());
-                return exit::INVALID_INPUT;
-            }
-            // A layout that breaks a MUST is not imported: its findings say why.
-            let found = layout::check::check(&dir);
-            let broken: Vec<String> = found.findings.iter().filter(|f| f.severity == layout::check::Severity::Fail).map(|f| format!("{}/{f}", dir.display())).collect();
-            if !broken.is_empty() {
-                eprintln!("{}\nerror: the layout is broken (above); nothing was sent", broken.join("\n"));
-                return exit::INVALID_INPUT;
-            }
-            // A sparse layout (allowed: M7) cannot be pushed: the registry needs every blob.
-            let missing: Vec<String> = found.findings.iter().filter(|f| f.check == "M7").map(|f| format!("{}/{f}", dir.display())).collect();
-            if !missing.is_empty() {
-                eprintln!("{}\nerror: the layout lacks blobs it references (a layout may, a registry push may not); nothing was sent", missing.join("\n"));
-                return exit::INVALID_INPUT;
-            }
-            let client = match conn_client(&target, &conn) {
-                Ok(c) => c,
-                Err(e) => return usage(e),
-            };
-            match layout::import::import(&client, &repo, &dir).await {
-                Ok(x) => {
-                    for (d, tag) in &x.pushed {
-                        println!("pushed {d}{}", tag.as_ref().map_or(String::new(), |t| format!(" as {repo}:{t}")));
-                    }
-                    for d in &x.attached {
-                        println!("added {d} to its subject's referrers tag (the registry answered without OCI-Subject)");
-                    }
-                    println!("{} push(es) to {target}/{repo}; {} referrer(s) through the referrers tag", x.pushed.len(), x.attached.len());
-                    exit::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: the import stopped: {e}\n  anything already pushed stays there (pushing it again is harmless)");
-                    exit::HARNESS_ERROR
-                }
-            }
-        }
-        LayoutCommand::Export { target, conn, repo, reference, to, mode } => {
-            let conn = with_docker_credentials(&conn, Some(&target));
-            if let Err(e) = check_url("--target", &target) {
-                return usage(e);
-            }
-            let client = match Client::new(ClientConfig {
-                username: conn.username,
-                password: conn.password,
-                token: conn.token,
-                insecure: conn.insecure,
-                timeout: Duration::from_secs(conn.timeout),
-                ..ClientConfig::new(&target)
-            }) {
-                Ok(c) => c,
-                Err(e) => return usage(e.to_string()),
-            };
-            let source = match mode.as_str() {
-                "api" => layout::export::Source::Api,
-                "fallback" => layout::export::Source::Fallback,
-                _ => layout::export::Source::Auto,
-            };
-            // A layout is written whole: into a new or empty directory only.
-            let existed = to.exists();
-            if existed && (!to.is_dir() || std::fs::read_dir(&to).map_or(true, |mut d| d.next().is_some())) {
-                eprintln!("error: {} exists and is not an empty directory: export writes a new layout; nothing was sent", to.display());
-                return exit::INVALID_INPUT;
-            }
-            match layout::export::export(&client, &repo, &reference, &to, source).await {
-                Ok(x) => {
-                    let subject = x.subject.as_ref().map_or(String::new(), |s| s.digest.to_string());
-                    println!(
-                        "exported {repo}@{subject} ({reference}): {} manifest(s), {} blob(s), {} referrer(s){} into {}",
-                        x.manifests,
-                        x.blobs,
-                        x.referrers.len(),
-                        if x.used_fallback { " (from the referrers tag)" } else { "" },
-                        to.display()
-                    );
-                    for (s, r) in &x.referrers {
-                        println!("  {} → {} ({})", r.digest, s, r.artifact_type.as_deref().unwrap_or("no artifactType"));
-                    }
-                    exit::SUCCESS
-                }
-                Err(e) => {
-                    // Nothing half-written is left behind.
-                    if existed {
-                        if let Ok(entries) = std::fs::read_dir(&to) {
-                            for e in entries.flatten() {
-                                let _ = if e.path().is_dir() { std::fs::remove_dir_all(e.path()) } else { std::fs::remove_file(e.path()) };
-                            }
-                        }
-                    } else {
-                        let _ = std::fs::remove_dir_all(&to);
-                    }
-                    eprintln!("error: the export stopped: {e}; nothing was written");
-                    exit::HARNESS_ERROR
-                }
-            }
-        }
-    }
+    app::with_docker_credentials(conn, url, QUIET.load(std::sync::atomic::Ordering::Relaxed))
 }
 
 /// `referee load` and `referee load merge`.
